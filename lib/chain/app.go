@@ -1,0 +1,134 @@
+// Package chain holds what every stage of the chain shares: the argv
+// convention (options, then PROG ARGS), the contract's exit codes and error
+// format, and the exec of the next program.
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Version is stamped by the Makefile (-X spawn/lib/chain.Version=...).
+var Version = "dev"
+
+// Exit codes fixed by the contract.
+const (
+	ExitFailure    = 125 // the stage itself failed
+	ExitCannotExec = 126 // PROG was found but could not be executed
+	ExitNotFound   = 127 // PROG was not found
+)
+
+// Error is a failure with the exit code the stage must end with.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode lets urfave/cli and callers read the code.
+func (e *Error) ExitCode() int { return e.Code }
+
+// Failf is a set-up failure: exit 125.
+func Failf(format string, args ...any) error {
+	return &Error{Code: ExitFailure, Err: fmt.Errorf(format, args...)}
+}
+
+// Status is an error that only carries an exit status to pass on (the
+// child's), with nothing to print.
+type Status int
+
+func (s Status) Error() string  { return "" }
+func (s Status) ExitCode() int  { return int(s) }
+
+// Stage describes one program of the chain.
+type Stage struct {
+	Name        string // e.g. "spawn-rootfs"
+	Usage       string // one line
+	Description string // the doc text shown by --help
+	Flags       []cli.Flag
+	// Action runs the stage with its parsed options and PROG ARGS.
+	Action func(c *cli.Context, prog []string) error
+}
+
+// App builds the urfave/cli app with the conventions every stage follows:
+// options stop at the first non-option, a leading "--" is removed, usage
+// errors are one line and exit 125, and os.Exit is left to main.
+func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}
+	return &cli.App{
+		Name:                   s.Name,
+		Usage:                  s.Usage,
+		UsageText:              s.Name + " [OPTIONS] [--] PROG [ARGS...]",
+		Description:            s.Description,
+		Version:                Version,
+		Flags:                  s.Flags,
+		HideHelpCommand:        true,
+		UseShortOptionHandling: true,
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		// A usage error is a failed set-up step like any other: one line,
+		// exit 125, no help dump.
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &Error{Code: ExitFailure, Err: fmt.Errorf("%s (see %s --help)", usageMessage(err), s.Name)}
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			return s.Action(c, c.Args().Slice())
+		},
+	}
+}
+
+// usageMessage rewords the flag package's errors as a user of getopt
+// programs expects: "unknown option --bogus", "option -D needs a value".
+func usageMessage(err error) string {
+	msg := err.Error()
+	for prefix, format := range map[string]string{
+		"flag provided but not defined: ": "unknown option %s",
+		"flag needs an argument: ":        "option %s needs a value",
+	} {
+		if name, ok := strings.CutPrefix(msg, prefix); ok {
+			name = strings.TrimLeft(name, "-")
+			if len(name) > 1 {
+				name = "--" + name
+			} else {
+				name = "-" + name
+			}
+			return fmt.Sprintf(format, name)
+		}
+	}
+	return msg
+}
+
+// Main runs the stage on argv (argv[0] included), prints a failure once as
+// "STAGE: what failed: why" and returns the exit code for os.Exit.
+func (s *Stage) Main(argv []string) int {
+	return s.run(argv, os.Stdout, os.Stderr)
+}
+
+func (s *Stage) run(argv []string, stdout, stderr io.Writer) int {
+	err := s.App(stdout, stderr).Run(argv)
+	return Report(s.Name, err, stderr)
+}
+
+// Report prints err the contract's way and returns the exit code it means.
+func Report(stage string, err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	code := ExitFailure
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", stage, msg)
+	}
+	return code
+}

@@ -1,0 +1,210 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPath is the payload's PATH (the contract's) and the search path
+// used when the caller has none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// execError turns an exec or lookup failure for prog into the contract's
+// 126 (found, cannot execute) or 127 (not found).
+func execError(prog string, err error) error {
+	code := ExitCannotExec
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		code = ExitNotFound
+	}
+	return &Error{Code: code, Err: fmt.Errorf("exec %s: %w", prog, err)}
+}
+
+// LookPath finds name the way execvp does: a name with a slash is used as
+// it is, otherwise each directory of path is tried in order. An entry that
+// exists but cannot be executed is remembered and reported (126) only when
+// nothing later in path can be.
+func LookPath(name, path string) (string, error) {
+	if name == "" {
+		return "", &Error{Code: ExitNotFound, Err: errors.New("exec: empty program name")}
+	}
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", execError(name, err)
+		}
+		return name, nil
+	}
+	if path == "" {
+		path = DefaultPath
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		err := executable(p)
+		if err == nil {
+			return p, nil
+		}
+		if denied == nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", execError(name, denied)
+	}
+	return "", &Error{Code: ExitNotFound, Err: fmt.Errorf("exec %s: not found in PATH", name)}
+}
+
+func executable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return syscall.EISDIR
+	}
+	return unix.Access(p, unix.X_OK)
+}
+
+// Exec replaces the stage with prog (found with LookPath in path). It only
+// returns on failure, with a 126/127 error.
+func Exec(argv, env []string, path string) error {
+	p, err := LookPath(argv[0], path)
+	if err != nil {
+		return err
+	}
+	return ExecPath(p, argv, env)
+}
+
+// ExecPath replaces the stage with the program at p.
+func ExecPath(p string, argv, env []string) error {
+	if err := CloseExtraFDs(); err != nil {
+		return err
+	}
+	return execError(argv[0], unix.Exec(p, argv, env))
+}
+
+// ExecFD replaces the stage with the program open at fd (execveat with
+// AT_EMPTY_PATH), so that a host binary runs after the root has changed.
+func ExecFD(fd int, argv, env []string) error {
+	if err := CloseExtraFDs(); err != nil {
+		return err
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return execError(argv[0], err)
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return execError(argv[0], err)
+	}
+	empty, _ := unix.BytePtrFromString("")
+	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd),
+		uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argvp[0])),
+		uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
+	return execError(argv[0], errno)
+}
+
+// CloseExtraFDs marks every descriptor above 2 close-on-exec, so nothing the
+// caller left open reaches the next program (runc CVE-2024-21626 was a
+// leaked directory fd).
+func CloseExtraFDs() error {
+	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) {
+		return Failf("mark descriptors close-on-exec: %w", err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return Failf("list open descriptors: %w", err)
+	}
+	for _, e := range ents {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
+}
+
+// ExitStatus maps how a child ended to the stage's exit code: its status,
+// or 128+N when killed by signal N.
+func ExitStatus(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return ExitFailure
+}
+
+// NeedProg fails with a usage error when a stage that must run something
+// was given nothing.
+func NeedProg(stage string, prog []string) error {
+	if len(prog) == 0 {
+		return Failf("no program given (usage: %s [OPTIONS] [--] PROG [ARGS...])", stage)
+	}
+	return nil
+}
+
+// IsStage reports whether prog names one of the spawn-* programs, which are
+// always taken from the host installation, never from inside a tree.
+func IsStage(prog string) bool {
+	return strings.HasPrefix(filepath.Base(prog), "spawn-")
+}
+
+// FindStage finds a spawn-* program: a path is used as it is; a name is
+// looked for beside the running executable first, then in PATH.
+func FindStage(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return LookPath(name, "")
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	p, err := LookPath(name, os.Getenv("PATH"))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(p)
+}
+
+// ParseSignal reads a signal as a name ("SIGTERM", "term") or a number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+// NeedRoot fails unless the stage runs as root: what it sets up needs
+// capabilities an ordinary user does not have.
+func NeedRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return Failf("%s needs root (running as uid %d)", what, os.Geteuid())
+	}
+	return nil
+}
