@@ -266,8 +266,13 @@ func (r *Root) Mount(source, p, fstype string, flags uintptr, data string) error
 // BindReadOnly binds p inside the tree onto itself and makes that read-only
 // (a bind mount ignores MS_RDONLY until remounted).
 func (r *Root) BindReadOnly(p string, extra uintptr) error {
-	if err := r.Mount(r.HostPath(p), p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return err
+	fd, err := r.Open(p)
+	if err != nil {
+		return &Error{Source: p, Target: p, Flags: unix.MS_BIND | unix.MS_REC, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Mount(procFD(fd), procFD(fd), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return &Error{Source: p, Target: p, Flags: unix.MS_BIND | unix.MS_REC, Err: err}
 	}
 	return r.Remount(p, unix.MS_RDONLY|extra)
 }

@@ -4,6 +4,8 @@ package namespace
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,19 +27,43 @@ func ID(pid, kind string) (string, error) {
 	return os.Readlink(fmt.Sprintf("/proc/%s/ns/%s", pid, kind))
 }
 
-// Private reports whether we are in a kind namespace other than the one of
-// the host's init (PID 1 in the procfs mounted at /proc, which until the
-// container mounts its own is the host's).
+// Private reports whether we are in a kind namespace of our own: one that
+// an ancestor process is not in. The ancestors are walked (through the
+// procfs at /proc, the host's until the container mounts its own) rather
+// than compared with PID 1 alone, because PID 1 may not be inspectable even
+// by root (a PID 1 with more capabilities than ours fails the ptrace check).
 func Private(kind string) (bool, error) {
 	self, err := ID("self", kind)
 	if err != nil {
 		return false, err
 	}
-	host, err := ID("1", kind)
-	if err != nil {
-		return false, err
+	pid, err := parent("self")
+	for err == nil && pid > 0 {
+		p := strconv.Itoa(pid)
+		if id, err := ID(p, kind); err == nil && id != self {
+			return true, nil
+		}
+		if pid == 1 {
+			break
+		}
+		pid, err = parent(p)
 	}
-	return self != host, nil
+	return false, nil
+}
+
+// parent reads a process's parent from its status; 0 when the parent is
+// outside our PID namespace.
+func parent(pid string) (int, error) {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%s/status: no PPid", pid)
 }
 
 // LoopbackUp brings lo up in the network namespace of the calling thread.

@@ -1,0 +1,45 @@
+# spawn: see README.md.
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X spawn/lib/chain.Version=$(VERSION)
+STAGES    := spawn spawn-relay spawn-cgroup spawn-ns spawn-rootfs spawn-caps
+BINARIES  := $(addprefix bin/,$(STAGES))
+TREE      ?= build/tree
+export CGO_ENABLED := 0
+
+.PHONY: all build rootfs demo test test-unit test-integration bench vet clean $(BINARIES)
+
+all: build
+
+build: $(BINARIES)
+
+$(BINARIES):
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$(notdir $@)
+
+rootfs: $(TREE)/bin/busybox
+
+$(TREE)/bin/busybox:
+	./scripts/mkrootfs $(TREE)
+
+# A non-interactive container showing its PID, hostname, mounts and
+# capabilities (needs root).
+demo: build rootfs
+	./bin/spawn -D $(TREE) -- /bin/sh -c 'echo "pid: $$$$"; echo "hostname: $$(hostname)"; echo "user: $$(id)"; grep Cap /proc/self/status; echo mounts:; cat /proc/self/mounts'
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+
+# Unit tests need nothing; integration tests need root and a busybox tree
+# (made here, installing busybox-static when missing).
+test: build rootfs vet
+	SPAWN_BIN=$(CURDIR)/bin SPAWN_TREE=$(CURDIR)/$(TREE) $(GO) test -count=1 ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+bench: build rootfs
+	./scripts/bench
+
+clean:
+	rm -rf bin build
