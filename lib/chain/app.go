@@ -44,8 +44,8 @@ func Failf(format string, args ...any) error {
 // child's), with nothing to print.
 type Status int
 
-func (s Status) Error() string  { return "" }
-func (s Status) ExitCode() int  { return int(s) }
+func (s Status) Error() string { return "" }
+func (s Status) ExitCode() int { return int(s) }
 
 // Stage describes one program of the chain.
 type Stage struct {

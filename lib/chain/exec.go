@@ -112,6 +112,11 @@ func ExecFD(fd int, argv, env []string) error {
 	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd),
 		uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argvp[0])),
 		uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
+	if errno == unix.ENOENT {
+		// The file is open, so what is missing is its ELF interpreter,
+		// looked up inside the new root.
+		return &Error{Code: ExitCannotExec, Err: fmt.Errorf("exec %s: %w (a dynamically linked binary needs its interpreter inside the tree: build with CGO_ENABLED=0)", argv[0], errno)}
+	}
 	return execError(argv[0], errno)
 }
 

@@ -174,4 +174,3 @@ func Environment(u *passwd.User, term string) []string {
 	)
 	return env
 }
-
