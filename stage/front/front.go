@@ -145,4 +145,3 @@ func run(c *cli.Context, prog []string) error {
 	}
 	return chain.ExecPath(argv[0], argv, os.Environ())
 }
-

@@ -1,0 +1,216 @@
+// Package tests runs the real binaries: CLI behaviour without root, and
+// real containers as root against the real kernel.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binDir   string // the built stages
+	baseTree string // a busybox tree, copied per test
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	binDir = os.Getenv("SPAWN_BIN")
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "spawn-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		os.Chmod(dir, 0o755) // an unprivileged test user must reach the binaries
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./cmd/...")
+		cmd.Dir = filepath.Dir(filepath.Dir(file))
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+			return 1
+		}
+		binDir = dir
+	}
+	baseTree = os.Getenv("SPAWN_TREE")
+	return m.Run()
+}
+
+// mustWork is set in CI: a privileged test that cannot run fails.
+var mustWork = os.Getenv("SPAWN_MUST_WORK") == "1"
+
+// requireRoot skips a privileged test when not root, unless SPAWN_MUST_WORK=1.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if mustWork {
+			t.Fatal("needs root, and SPAWN_MUST_WORK=1")
+		}
+		t.Skip("needs root")
+	}
+}
+
+// bin is the path of a built stage.
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// newTree returns a fresh copy of the busybox tree, named name (its
+// basename is the container's default hostname), removed after the test.
+func newTree(t *testing.T, name string) string {
+	t.Helper()
+	requireRoot(t)
+	if baseTree == "" {
+		if mustWork {
+			t.Fatal("SPAWN_TREE not set (make test sets it), and SPAWN_MUST_WORK=1")
+		}
+		t.Skip("SPAWN_TREE not set: run through make test")
+	}
+	parent := t.TempDir()
+	os.Chmod(parent, 0o755)
+	dir := filepath.Join(parent, name)
+	if out, err := exec.Command("cp", "-a", baseTree, dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy tree: %v: %s", err, out)
+	}
+	return dir
+}
+
+// result is how a command ended.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// run runs argv (argv[0] a stage name or a path) with stdin, and fails the
+// test if it does not end within a minute.
+func run(t *testing.T, stdin string, argv ...string) result {
+	t.Helper()
+	cmd := command(t, argv...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return wait(t, cmd)
+}
+
+// command prepares argv; a bare stage name is taken from the build.
+func command(t *testing.T, argv ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	p := argv[0]
+	if !strings.Contains(p, "/") && strings.HasPrefix(p, "spawn") {
+		p = bin(p)
+	}
+	cmd := exec.CommandContext(ctx, p, argv[1:]...)
+	cmd.Env = append(os.Environ(), "TERM=xterm-test")
+	return cmd
+}
+
+func wait(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if cmd.Stdout == nil {
+		cmd.Stdout = &stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	err := cmd.Run()
+	r := result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("%v: %v", cmd.Args, err)
+		}
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			t.Fatalf("%v: killed by %v\nstderr: %s", cmd.Args, ws.Signal(), r.Stderr)
+		}
+		r.Code = ws.ExitStatus()
+	}
+	return r
+}
+
+// spawn runs the front door on tree with extra options and PROG ARGS.
+func spawn(t *testing.T, tree string, args ...string) result {
+	t.Helper()
+	return run(t, "", append([]string{"spawn", "-q", "-D", tree}, args...)...)
+}
+
+// hostState is what a container must not change on the host.
+type hostState struct {
+	mounts  string
+	cgroups []string
+}
+
+func snapshot(t *testing.T) hostState {
+	t.Helper()
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hostState{mounts: string(mi), cgroups: spawnCgroups(t)}
+}
+
+// spawnCgroups lists every spawn-* cgroup directory below /sys/fs/cgroup.
+func spawnCgroups(t *testing.T) []string {
+	t.Helper()
+	var found []string
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), "spawn-") {
+			found = append(found, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	sort.Strings(found)
+	return found
+}
+
+// checkHost fails the test if mounts or spawn-* cgroups differ from before.
+func checkHost(t *testing.T, before hostState) {
+	t.Helper()
+	after := snapshot(t)
+	if after.mounts != before.mounts {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before.mounts, after.mounts)
+	}
+	if strings.Join(after.cgroups, " ") != strings.Join(before.cgroups, " ") {
+		t.Errorf("spawn cgroups = %v, want %v", after.cgroups, before.cgroups)
+	}
+}
+
+// noProcess fails if any process on the host has marker in its command line.
+func noProcess(t *testing.T, marker string) {
+	t.Helper()
+	if pids := processes(marker); len(pids) > 0 {
+		t.Errorf("processes left running with %q in their command line: %v", marker, pids)
+	}
+}
+
+func processes(marker string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var pids []string
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		cl, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(cl, []byte(marker)) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
