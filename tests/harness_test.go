@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"spawn/lib/cgroups"
 )
 
 var (
@@ -47,7 +49,48 @@ func testMain(m *testing.M) int {
 		binDir = dir
 	}
 	baseTree = os.Getenv("SPAWN_TREE")
+	if os.Geteuid() == 0 {
+		leave, err := ownCgroups()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tests: own cgroups:", err)
+			return 1
+		}
+		defer leave()
+	}
 	return m.Run()
+}
+
+// testCgroups are the cgroups this test run moved itself into, one per
+// hierarchy. Containers create theirs below them, so concurrent test runs
+// on one machine never see each other's cgroups.
+var testCgroups []*cgroups.Group
+
+func ownCgroups() (leave func(), err error) {
+	hs, err := cgroups.Detect()
+	if err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("tests-%d", os.Getpid())
+	leave = func() {
+		for i := len(testCgroups) - 1; i >= 0; i-- {
+			g := testCgroups[i]
+			(&cgroups.Group{Hierarchy: g.Hierarchy, Dir: g.Hierarchy.Dir()}).Add(0)
+			g.Remove(5 * time.Second)
+		}
+	}
+	for _, h := range hs {
+		g, err := h.Create(name)
+		if err != nil {
+			leave()
+			return nil, err
+		}
+		testCgroups = append(testCgroups, g)
+		if err := g.Add(0); err != nil {
+			leave()
+			return nil, err
+		}
+	}
+	return leave, nil
 }
 
 // mustWork is set in CI: a privileged test that cannot run fails.
@@ -162,11 +205,21 @@ func snapshot(t *testing.T) hostState {
 	return hostState{mounts: string(mi), cgroups: spawnCgroups(t)}
 }
 
-// spawnCgroups lists every spawn-* cgroup directory below /sys/fs/cgroup.
+// spawnCgroups lists every spawn-* cgroup directory below this test run's
+// own cgroups.
 func spawnCgroups(t *testing.T) []string {
 	t.Helper()
 	var found []string
-	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+	for _, g := range testCgroups {
+		found = append(found, spawnCgroupsIn(g.Dir)...)
+	}
+	sort.Strings(found)
+	return found
+}
+
+func spawnCgroupsIn(dir string) []string {
+	var found []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
@@ -176,7 +229,6 @@ func spawnCgroups(t *testing.T) []string {
 		}
 		return nil
 	})
-	sort.Strings(found)
 	return found
 }
 

@@ -162,7 +162,22 @@ func (h Hierarchy) Create(name string) (*Group, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", dir, unwrapPath(err))
 	}
-	return &Group{Hierarchy: h, Dir: dir}, nil
+	g := &Group{Hierarchy: h, Dir: dir}
+	if h.Version == 1 && h.Has("cpuset") {
+		// A v1 cpuset cgroup starts with no CPUs and no memory nodes and
+		// refuses tasks (ENOSPC) until given some: inherit the parent's.
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			v, err := os.ReadFile(filepath.Join(h.Dir(), f))
+			if err == nil {
+				err = g.Write(f, strings.TrimSpace(string(v)))
+			}
+			if err != nil {
+				unix.Rmdir(dir)
+				return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+			}
+		}
+	}
+	return g, nil
 }
 
 func unwrapPath(err error) error {
