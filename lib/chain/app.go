@@ -62,13 +62,17 @@ type Stage struct {
 // errors are one line and exit 125, and os.Exit is left to main.
 func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}
+	// urfave/cli's own help flag treats the first argument after it as a
+	// command to show help for ("spawn-ns -h sh" failed, exit 3): the
+	// stages have no commands, so help is a plain flag handled in Action.
+	cli.HelpFlag = nil
 	return &cli.App{
 		Name:                   s.Name,
 		Usage:                  s.Usage,
 		UsageText:              s.Name + " [OPTIONS] [--] PROG [ARGS...]",
 		Description:            s.Description,
 		Version:                Version,
-		Flags:                  s.Flags,
+		Flags:                  append(s.Flags[:len(s.Flags):len(s.Flags)], helpFlag),
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		Writer:                 stdout,
@@ -80,10 +84,15 @@ func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
+			if c.Bool(helpFlag.Name) {
+				return cli.ShowAppHelp(c)
+			}
 			return s.Action(c, c.Args().Slice())
 		},
 	}
 }
+
+var helpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help", DisableDefaultText: true}
 
 // usageMessage rewords the flag package's errors as a user of getopt
 // programs expects: "unknown option --bogus", "option -D needs a value".
@@ -109,10 +118,11 @@ func usageMessage(err error) string {
 // Main runs the stage on argv (argv[0] included), prints a failure once as
 // "STAGE: what failed: why" and returns the exit code for os.Exit.
 func (s *Stage) Main(argv []string) int {
-	return s.run(argv, os.Stdout, os.Stderr)
+	return s.Run(argv, os.Stdout, os.Stderr)
 }
 
-func (s *Stage) run(argv []string, stdout, stderr io.Writer) int {
+// Run is Main with the stage's output going to stdout and stderr.
+func (s *Stage) Run(argv []string, stdout, stderr io.Writer) int {
 	err := s.App(stdout, stderr).Run(argv)
 	return Report(s.Name, err, stderr)
 }
