@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 )
@@ -67,20 +68,19 @@ func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 	// stages have no commands, so help is a plain flag handled in Action.
 	cli.HelpFlag = nil
 	return &cli.App{
-		Name:                   s.Name,
-		Usage:                  s.Usage,
-		UsageText:              s.Name + " [OPTIONS] [--] PROG [ARGS...]",
-		Description:            s.Description,
-		Version:                Version,
-		Flags:                  append(s.Flags[:len(s.Flags):len(s.Flags)], helpFlag),
-		HideHelpCommand:        true,
-		UseShortOptionHandling: true,
-		Writer:                 stdout,
-		ErrWriter:              stderr,
+		Name:            s.Name,
+		Usage:           s.Usage,
+		UsageText:       s.Name + " [OPTIONS] [--] PROG [ARGS...]",
+		Description:     s.Description,
+		Version:         Version,
+		Flags:           append(s.Flags[:len(s.Flags):len(s.Flags)], helpFlag),
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
 		// A usage error is a failed set-up step like any other: one line,
 		// exit 125, no help dump.
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &Error{Code: ExitFailure, Err: fmt.Errorf("%s (see %s --help)", usageMessage(err), s.Name)}
+			return s.usageError(usageMessage(err))
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
@@ -123,8 +123,70 @@ func (s *Stage) Main(argv []string) int {
 
 // Run is Main with the stage's output going to stdout and stderr.
 func (s *Stage) Run(argv []string, stdout, stderr io.Writer) int {
-	err := s.App(stdout, stderr).Run(argv)
+	if len(argv) == 0 {
+		argv = []string{s.Name}
+	}
+	app := s.App(stdout, stderr)
+	args, err := s.getopt(app.Flags, argv[1:])
+	if err == nil {
+		err = app.Run(append(argv[:1:1], args...))
+	}
 	return Report(s.Name, err, stderr)
+}
+
+func (s *Stage) usageError(msg string) error {
+	return &Error{Code: ExitFailure, Err: fmt.Errorf("%s (see %s --help)", msg, s.Name)}
+}
+
+// getopt rewrites the options at the head of args the way getopt(3) reads
+// them, which the flag package does not: short options bundle ("-qD DIR"),
+// and a short option's value may be attached ("-D/srv/tree"; "-Dq" is -D
+// with the value "q", not -D -q). Long options, and the flag package's
+// single-dash spelling of them ("-hostname"), pass through unchanged.
+func (s *Stage) getopt(flags []cli.Flag, args []string) ([]string, error) {
+	byName := map[string]cli.Flag{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			byName[n] = f
+		}
+	}
+	takesValue := func(f cli.Flag) bool {
+		v, ok := f.(cli.DocGenerationFlag)
+		return ok && v.TakesValue()
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" || len(arg) < 2 || arg[0] != '-' {
+			return append(out, args[i:]...), nil
+		}
+		name, _, attached := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if f, ok := byName[name]; ok || strings.HasPrefix(arg, "--") {
+			out = append(out, arg)
+			if ok && !attached && takesValue(f) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		}
+		for j, r := range arg[1:] {
+			f, ok := byName[string(r)]
+			if !ok {
+				return nil, s.usageError(fmt.Sprintf("unknown option -%c", r))
+			}
+			out = append(out, "-"+string(r))
+			if takesValue(f) {
+				if rest := arg[1+j+utf8.RuneLen(r):]; rest != "" {
+					out = append(out, rest)
+				} else if i+1 < len(args) {
+					i++
+					out = append(out, args[i])
+				}
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // Report prints err the contract's way and returns the exit code it means.
