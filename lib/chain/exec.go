@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -165,10 +166,16 @@ func NeedProg(stage string, prog []string) error {
 	return nil
 }
 
-// IsStage reports whether prog names one of the spawn-* programs, which are
-// always taken from the host installation, never from inside a tree.
+// Stages are the programs of the chain, the only ones taken from the host
+// installation after the root switch. A new stage must be added here.
+var Stages = []string{"spawn-relay", "spawn-cgroup", "spawn-ns", "spawn-rootfs", "spawn-caps"}
+
+// IsStage reports whether prog names one of the chain's stages, which are
+// always taken from the host installation, never from inside a tree. Any
+// other name, even one starting with "spawn-" (Debian has spawn-fcgi),
+// is the tree's.
 func IsStage(prog string) bool {
-	return strings.HasPrefix(filepath.Base(prog), "spawn-")
+	return slices.Contains(Stages, filepath.Base(prog))
 }
 
 // FindStage finds a spawn-* program: a path is used as it is; a name is
