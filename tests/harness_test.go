@@ -122,7 +122,9 @@ func newTree(t *testing.T, name string) string {
 		t.Skip("SPAWN_TREE not set: run through make test")
 	}
 	parent := t.TempDir()
+	// An unprivileged test user must reach the tree too.
 	os.Chmod(parent, 0o755)
+	os.Chmod(filepath.Dir(parent), 0o755)
 	dir := filepath.Join(parent, name)
 	if out, err := exec.Command("cp", "-a", baseTree, dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy tree: %v: %s", err, out)

@@ -1,0 +1,180 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// door is one way into a container: the front door, or the chain
+// composed by hand.
+type door struct {
+	name string
+	cmd  func(t *testing.T, tree string, prog ...string) *exec.Cmd
+}
+
+var doors = []door{
+	{"front door", func(t *testing.T, tree string, prog ...string) *exec.Cmd {
+		return command(t, append([]string{"spawn", "-q", "-D", tree, "--"}, prog...)...)
+	}},
+	{"hand-composed chain", func(t *testing.T, tree string, prog ...string) *exec.Cmd {
+		return command(t, append([]string{bin("spawn-relay"), "--", bin("spawn-cgroup"), "--", bin("spawn-ns"), "--",
+			bin("spawn-rootfs"), "-q", "-D", tree, "--", bin("spawn-caps"), "--"}, prog...)...)
+	}},
+	// The stages by name from PATH: spawn-rootfs takes spawn-caps from the
+	// host, though the tree has none.
+	{"chain by name", func(t *testing.T, tree string, prog ...string) *exec.Cmd {
+		cmd := command(t, append([]string{"spawn-relay", "--", "spawn-cgroup", "--", "spawn-ns", "--",
+			"spawn-rootfs", "-qD", tree, "--", "spawn-caps", "--"}, prog...)...)
+		cmd.Env = append(cmd.Env, "PATH="+binDir+":/usr/bin:/bin")
+		return cmd
+	}},
+}
+
+// inside runs prog in a container through the front door and returns its
+// stdout, failing the test unless it exits 0.
+func inside(t *testing.T, tree string, args ...string) string {
+	t.Helper()
+	r := spawn(t, tree, args...)
+	if r.Code != 0 {
+		t.Fatalf("spawn %q = %d, stderr %q", args, r.Code, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// field is the value of "name:" in a /proc/PID/status text.
+func field(status, name string) string {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func hexMask(t *testing.T, s string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		t.Fatalf("capability mask %q: %v", s, err)
+	}
+	return v
+}
+
+// hostStatus is the test process's own /proc/self/status.
+func hostStatus(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// retained is the contract's bounding set (0x94acafff) as far as the
+// test's own bounding set allows.
+func retained(t *testing.T) uint64 {
+	return 0x94acafff & hexMask(t, field(hostStatus(t), "CapBnd"))
+}
+
+// marker is a unique number for a payload's command line (sleep MARKER
+// sleeps for decades), so the test can find exactly its own processes.
+func marker() string {
+	return fmt.Sprintf("7%08d", rand.IntN(1e8))
+}
+
+// findProcess waits (at most 10 s) for a process whose argv is exactly
+// argv and returns its host pid.
+func findProcess(t *testing.T, argv ...string) int {
+	t.Helper()
+	want := []byte(strings.Join(argv, "\x00") + "\x00")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if cl, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && slices.Equal(cl, want) {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no process %q appeared", argv)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// gone waits (at most 10 s) until no process has marker in its command
+// line, and fails the test if one is still there.
+func gone(t *testing.T, marker string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(processes(marker)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	noProcess(t, marker)
+}
+
+// readLine reads one line from r, failing the test if none comes within
+// the command's timeout.
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read a line from the container: %q, %v", line, err)
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+// started starts cmd with its stdout on a pipe and returns a reader of it;
+// the test's result comes from finish.
+func started(t *testing.T, cmd *exec.Cmd) *bufio.Reader {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return bufio.NewReader(out)
+}
+
+// finish waits for a started command and returns how it ended.
+func finish(t *testing.T, cmd *exec.Cmd, stdout io.Reader) result {
+	t.Helper()
+	rest, _ := io.ReadAll(stdout)
+	err := cmd.Wait()
+	r := result{Stdout: string(rest), Stderr: cmd.Stderr.(*strings.Builder).String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("%v: %v", cmd.Args, err)
+		}
+		if ee.Exited() {
+			r.Code = ee.ExitCode()
+		} else {
+			t.Fatalf("%v: %v, stderr %q", cmd.Args, err, r.Stderr)
+		}
+	}
+	return r
+}
