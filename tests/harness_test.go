@@ -158,6 +158,9 @@ func command(t *testing.T, argv ...string) *exec.Cmd {
 	}
 	cmd := exec.CommandContext(ctx, p, argv[1:]...)
 	cmd.Env = append(os.Environ(), "TERM=xterm-test")
+	// A process left behind holding stdout or stderr must not hang the
+	// test: Wait gives up on the output 5 s after the command ended.
+	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 

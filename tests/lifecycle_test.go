@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"io"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestKillPID1FromHost: when the container's PID 1 is killed by SIGKILL
@@ -17,8 +19,8 @@ func TestKillPID1FromHost(t *testing.T) {
 			before := snapshot(t)
 			m := marker()
 			cmd := d.cmd(t, tree, "sh", "-c", "echo ready; exec sleep "+m)
-			out := started(t, cmd)
-			if line := readLine(t, out); line != "ready" {
+			l := started(t, cmd)
+			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
 			pid := findProcess(t, "sleep", m)
@@ -33,7 +35,7 @@ func TestKillPID1FromHost(t *testing.T) {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			if r := finish(t, cmd, out); r.Code != 137 {
+			if r := l.finish(t); r.Code != 137 {
 				t.Errorf("exit = %d, want 137; stderr %q", r.Code, r.Stderr)
 			}
 			gone(t, m)
@@ -55,15 +57,15 @@ func TestSignalToFrontDoor(t *testing.T) {
 			// PID 1 is sh, which has no handler for these signals: only
 			// SIGKILL ends it.
 			cmd := command(t, "spawn", "-q", "-D", tree, "--", "sh", "-c", "echo ready; sleep "+m+"; echo woke")
-			out := started(t, cmd)
-			if line := readLine(t, out); line != "ready" {
+			l := started(t, cmd)
+			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
 			findProcess(t, "sleep", m)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			if r := finish(t, cmd, out); r.Code != 137 || r.Stdout != "" {
+			if r := l.finish(t); r.Code != 137 || r.Stdout != "" {
 				t.Errorf("after %v: exit %d, stdout %q, stderr %q; want 137", sig, r.Code, r.Stdout, r.Stderr)
 			}
 			gone(t, m)
@@ -90,15 +92,15 @@ func TestKillSignalOption(t *testing.T) {
 			m := marker()
 			script := "trap 'exit " + strconv.Itoa(tc.code) + "' " + tc.trap + "; echo ready; sleep " + m + " & wait"
 			cmd := command(t, "spawn", "-q", "-D", tree, tc.opt, "--", "sh", "-c", script)
-			out := started(t, cmd)
-			if line := readLine(t, out); line != "ready" {
+			l := started(t, cmd)
+			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
 			findProcess(t, "sleep", m)
 			if err := cmd.Process.Signal(tc.sent); err != nil {
 				t.Fatal(err)
 			}
-			if r := finish(t, cmd, out); r.Code != tc.code {
+			if r := l.finish(t); r.Code != tc.code {
 				t.Errorf("exit %d, stderr %q; want %d (PID 1 trapped %s)", r.Code, r.Stderr, tc.code, tc.trap)
 			}
 			gone(t, m)
@@ -137,14 +139,14 @@ func TestDaemonLeftBehind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := started(t, cmd)
-			if line := readLine(t, out); line != "started" {
+			l := started(t, cmd)
+			if line := l.line(t); line != "started" {
 				t.Fatalf("payload said %q, want started", line)
 			}
 			// The daemon really runs before the payload ends.
 			findProcess(t, "sleep", m)
 			stdin.Close()
-			if r := finish(t, cmd, out); r.Code != 0 {
+			if r := l.finish(t); r.Code != 0 {
 				t.Errorf("exit %d, stderr %q; want 0", r.Code, r.Stderr)
 			}
 			gone(t, m)
@@ -161,14 +163,18 @@ func TestPID1DiesWithSpawnNS(t *testing.T) {
 		t.Run(strings.Join(append([]string{"spawn-ns"}, opts...), " "), func(t *testing.T) {
 			m := marker()
 			cmd := command(t, append(append([]string{"spawn-ns"}, opts...), "--", "sh", "-c", "echo ready; sleep "+m+"; true")...)
-			out := started(t, cmd)
-			if line := readLine(t, out); line != "ready" {
+			l := started(t, cmd)
+			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
 			findProcess(t, "sleep", m)
 			cmd.Process.Kill()
 			cmd.Wait()
 			gone(t, m)
+			l.stdout.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if rest, err := io.ReadAll(l.r); err != nil {
+				t.Errorf("stdout still open after spawn-ns was killed: %q, %v", rest, err)
+			}
 		})
 	}
 }
@@ -179,13 +185,13 @@ func TestSpawnCgroupForwardsSignals(t *testing.T) {
 	before := snapshot(t)
 	m := marker()
 	cmd := command(t, "spawn-cgroup", "--", "sh", "-c", "trap 'exit 5' TERM; echo ready; sleep "+m+" & wait")
-	out := started(t, cmd)
-	if line := readLine(t, out); line != "ready" {
+	l := started(t, cmd)
+	if line := l.line(t); line != "ready" {
 		t.Fatalf("payload said %q, want ready", line)
 	}
 	findProcess(t, "sleep", m)
 	cmd.Process.Signal(syscall.SIGTERM)
-	if r := finish(t, cmd, out); r.Code != 5 {
+	if r := l.finish(t); r.Code != 5 {
 		t.Errorf("exit %d, stderr %q; want 5", r.Code, r.Stderr)
 	}
 	gone(t, m)

@@ -126,28 +126,30 @@ func gone(t *testing.T, marker string) {
 	noProcess(t, marker)
 }
 
-// readLine reads one line from r, failing the test if none comes within
-// the command's timeout.
-func readLine(t *testing.T, r *bufio.Reader) string {
-	t.Helper()
-	line, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("read a line from the container: %q, %v", line, err)
-	}
-	return strings.TrimSuffix(line, "\n")
+// live is a started command whose stdout the test reads as it goes.
+type live struct {
+	cmd    *exec.Cmd
+	stdout *os.File
+	r      *bufio.Reader
+	stderr strings.Builder
 }
 
-// started starts cmd with its stdout on a pipe and returns a reader of it;
-// the test's result comes from finish.
-func started(t *testing.T, cmd *exec.Cmd) *bufio.Reader {
+// started starts cmd with its stdout on a pipe the test reads.
+func started(t *testing.T, cmd *exec.Cmd) *live {
 	t.Helper()
-	out, err := cmd.StdoutPipe()
+	// A pipe of our own rather than StdoutPipe, which Wait closes: what
+	// the payload wrote last must still be readable after it ended.
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	l := &live{cmd: cmd, stdout: pr, r: bufio.NewReader(pr)}
+	cmd.Stdout = pw
+	cmd.Stderr = &l.stderr
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -155,26 +157,41 @@ func started(t *testing.T, cmd *exec.Cmd) *bufio.Reader {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
+		pr.Close()
 	})
-	return bufio.NewReader(out)
+	return l
 }
 
-// finish waits for a started command and returns how it ended.
-func finish(t *testing.T, cmd *exec.Cmd, stdout io.Reader) result {
+// line reads one line of the payload's output, failing the test if none
+// comes within 30 s.
+func (l *live) line(t *testing.T) string {
 	t.Helper()
-	rest, _ := io.ReadAll(stdout)
-	err := cmd.Wait()
-	r := result{Stdout: string(rest), Stderr: cmd.Stderr.(*strings.Builder).String()}
+	l.stdout.SetReadDeadline(time.Now().Add(30 * time.Second))
+	line, err := l.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read a line from %q: %q, %v; stderr %q", l.cmd.Args, line, err, l.stderr.String())
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+// finish waits for the command and returns how it ended, with the rest
+// of its stdout. Output still held open 5 s after the command ended means
+// a process of the container was left behind: that fails the test.
+func (l *live) finish(t *testing.T) result {
+	t.Helper()
+	err := l.cmd.Wait()
+	l.stdout.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, rerr := io.ReadAll(l.r)
+	r := result{Stdout: string(rest), Stderr: l.stderr.String()}
+	if rerr != nil {
+		t.Errorf("%q: stdout still open after it ended (a process left behind?): %v", l.cmd.Args, rerr)
+	}
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("%v: %v", cmd.Args, err)
+		if !ok || !ee.Exited() {
+			t.Fatalf("%q: %v, stderr %q", l.cmd.Args, err, r.Stderr)
 		}
-		if ee.Exited() {
-			r.Code = ee.ExitCode()
-		} else {
-			t.Fatalf("%v: %v, stderr %q", cmd.Args, err, r.Stderr)
-		}
+		r.Code = ee.ExitCode()
 	}
 	return r
 }
