@@ -57,7 +57,7 @@ var (
 	// Pure v2, the caller in a cgroup that offers memory and pids only.
 	unifiedMounts = [][3]string{{"cg", "cgroup2", "/user.slice/s"}}
 	unifiedFiles  = map[string]string{
-		"cg/user.slice/s/cgroup.controllers":    "memory pids\n",
+		"cg/user.slice/s/cgroup.controllers":     "memory pids\n",
 		"cg/user.slice/s/cgroup.subtree_control": "",
 	}
 	// Hybrid as on our machines: v1 controllers, cgroup2 with none.
@@ -186,10 +186,10 @@ func TestCreateApplyRemove(t *testing.T) {
 	want := map[string]string{
 		"memory/process_api/x/spawn-test/memory.limit_in_bytes":      "67108864",
 		"memory/process_api/x/spawn-test/memory.soft_limit_in_bytes": "-1",
-		"pids/spawn-test/pids.max":                                    "20",
-		"cpu,cpuacct/spawn-test/cpu.shares":                           "512",
-		"cpu,cpuacct/spawn-test/cpu.cfs_period_us":                    "100000",
-		"cpu,cpuacct/spawn-test/cpu.cfs_quota_us":                     "50000",
+		"pids/spawn-test/pids.max":                                   "20",
+		"cpu,cpuacct/spawn-test/cpu.shares":                          "512",
+		"cpu,cpuacct/spawn-test/cpu.cfs_period_us":                   "100000",
+		"cpu,cpuacct/spawn-test/cpu.cfs_quota_us":                    "50000",
 	}
 	for p := range want {
 		os.WriteFile(filepath.Join(f.root, p), nil, 0o644)
@@ -301,7 +301,7 @@ func TestOOMKills(t *testing.T) {
 
 func TestEnable(t *testing.T) {
 	f := newFake(t, unifiedMounts, map[string]string{
-		"cg/user.slice/s/cgroup.controllers":    "memory pids\n",
+		"cg/user.slice/s/cgroup.controllers":     "memory pids\n",
 		"cg/user.slice/s/cgroup.subtree_control": "pids\n",
 	})
 	h, _ := V2(f.hierarchies(t))
