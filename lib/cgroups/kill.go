@@ -20,7 +20,7 @@ type StillRunning struct {
 }
 
 func (e *StillRunning) Error() string {
-	return fmt.Sprintf("%s still holds %s %v %v after SIGKILL", e.Dir, plural(len(e.PIDs), "process", "processes"), e.PIDs, e.Timeout)
+	return fmt.Sprintf("%s still holds %d %s %v %v after SIGKILL", e.Dir, len(e.PIDs), plural(len(e.PIDs), "process", "processes"), e.PIDs, e.Timeout)
 }
 
 func plural(n int, one, many string) string {
