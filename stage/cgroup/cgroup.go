@@ -32,10 +32,11 @@ Hierarchies. The layout is detected, not assumed: pure cgroup v2, hybrid
 cgroup is made in cgroup2 where it is mounted, in the v1 name=systemd
 hierarchy where that is mounted, and in each v1 controller hierarchy a limit
 or the device policy needs (on v1 without cgroup2, also the freezer's).
-A controller is taken from cgroup2 where the caller's cgroup offers it, else
-from v1. On cgroup2, PROG is cloned straight into the cgroup
-(CLONE_INTO_CGROUP); on v1, the forking thread alone steps into the v1
-cgroups for the fork and back out.
+A controller is taken from cgroup2 where the caller's cgroup offers it
+(enabling it in the caller's cgroup.subtree_control, which cgroup v2 allows
+only when the caller's cgroup has no other processes), else from v1. On
+cgroup2, PROG is cloned straight into the cgroup (CLONE_INTO_CGROUP); on v1,
+the forking thread alone steps into the v1 cgroups for the fork and back out.
 
 Limits (named after the cgroup v2 files; on v1 the controller's own files):
   --memory-max=SIZE    memory.max (v1 memory.limit_in_bytes): beyond it the
@@ -227,7 +228,7 @@ func run(c *cli.Context, prog []string) error {
 		return chain.Status(128 + int(s.(syscall.Signal)))
 	default:
 	}
-	return runIn(set, cmd, o)
+	return runIn(set, cmd, o, early)
 }
 
 // setUp detects the hierarchies, creates the container's cgroups, and
@@ -310,8 +311,32 @@ func create(hs []cgroups.Hierarchy, controllers []string, o *options) (*cgroups.
 
 // runIn runs the child in the container's cgroups, then empties and
 // removes them.
-func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options) error {
+func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) error {
 	child := &chain.Child{Cmd: cmd}
+	// Child.Run forwards signals from just before the fork on; one that
+	// came earlier (since run's own handler) goes to the child as soon as
+	// it exists.
+	var pending os.Signal
+	takeEarly := func() {
+		signal.Stop(early)
+		select {
+		case pending = <-early:
+		default:
+		}
+	}
+	forwardEarly := func(pid int) {
+		if pending != nil {
+			syscall.Kill(pid, pending.(syscall.Signal))
+		}
+	}
+	child.Prepare = func() error {
+		takeEarly()
+		return nil
+	}
+	child.Started = func(pid int) error {
+		forwardEarly(pid)
+		return nil
+	}
 	if g := set.V2(); g != nil {
 		fd, err := g.Open()
 		if err != nil {
@@ -346,6 +371,7 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options) error {
 			return first
 		}
 		child.Prepare = func() error {
+			takeEarly()
 			tid = unix.Gettid()
 			for _, g := range v1 {
 				if err := g.AddThread(tid); err != nil {
@@ -355,7 +381,10 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options) error {
 			}
 			return nil
 		}
-		child.Started = func(int) error { return stepOut() }
+		child.Started = func(pid int) error {
+			forwardEarly(pid)
+			return stepOut()
+		}
 	}
 	// Daemons PROG leaves behind outside a PID namespace are re-parented to
 	// us, so that we can reap them once they are killed.
