@@ -82,6 +82,10 @@ func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 		Action: func(c *cli.Context) error {
 			return s.Action(c, c.Args().Slice())
 		},
+
+		// A value is one value: --setenv=A=x,y and --tmpfs=/t:mode=0700,size=1M
+		// are not cut at commas (options that take lists split them).
+		DisableSliceFlagSeparator: true,
 	}
 }
 
