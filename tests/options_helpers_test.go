@@ -159,3 +159,5 @@ func hasOption(line, opt string) bool {
 	}
 	return false
 }
+
+func chmodX(p string) error { return os.Chmod(p, 0o755) }

@@ -117,7 +117,7 @@ func (s *Stage) Main(argv []string) int {
 }
 
 func (s *Stage) run(argv []string, stdout, stderr io.Writer) int {
-	err := s.App(stdout, stderr).Run(argv)
+	err := s.App(stdout, stderr).Run(canonicalArgs(s.Flags, argv))
 	return Report(s.Name, err, stderr)
 }
 

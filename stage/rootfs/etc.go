@@ -71,8 +71,9 @@ func timezone(r *mount.Root, mode string) error {
 //	           when missing)
 //	auto       off in a private network namespace (the host's servers are
 //	           not reachable there) or when the tree's is not a regular
-//	           file; else bind-host when the root is read-only, copy-host
-//	           otherwise
+//	           file; else bind-host when the root is read-only (off if the
+//	           tree has none: no mount point is made in a read-only tree),
+//	           copy-host otherwise
 func resolvConf(r *mount.Root, o *Options) error {
 	const p = "/etc/resolv.conf"
 	mode := o.ResolvConf
@@ -106,6 +107,9 @@ func resolvConf(r *mount.Root, o *Options) error {
 	if mode == "auto" {
 		mode = "copy-host"
 		if o.readOnlyRoot() {
+			if err != nil {
+				return nil // no mount point, and a read-only tree is not written to
+			}
 			mode = "bind-host"
 		}
 	}

@@ -88,7 +88,8 @@ Files in /etc:
                             read-only over it; auto (default): off in a
                             private network namespace or when the tree's is
                             not a regular file, else bind-host with a
-                            read-only root and copy-host otherwise
+                            read-only root (if the tree has one) and
+                            copy-host otherwise
   The copy modes write into DIR (into the overlay with -x), and are refused
   with a read-only root.
 
