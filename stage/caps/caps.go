@@ -48,21 +48,28 @@ var Stage = &chain.Stage{
 	Name:        "spawn-caps",
 	Usage:       "reduce capabilities, become USER, and exec PROG with a clean environment",
 	Description: description,
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER` (name or number) from the tree's /etc/passwd"},
 		&cli.StringSliceFlag{Name: "capability", Usage: "also keep `CAPS` in the bounding set (comma list, or all)"},
 		&cli.StringSliceFlag{Name: "drop-capability", Usage: "drop `CAPS` from the bounding set (comma list, or all)"},
-	},
+	}, hardenFlags...),
 	Action: run,
 }
 
-func run(c *cli.Context, prog []string) error {
+func run(c *cli.Context, args []string) error {
 	add, err := capList(c, "capability")
 	if err != nil {
 		return err
 	}
 	drop, err := capList(c, "drop-capability")
 	if err != nil {
+		return err
+	}
+	prog, err := filter(c)
+	if err != nil {
+		return err
+	}
+	if err := notDumpable(); err != nil {
 		return err
 	}
 	u, err := user(c.String("user"))
@@ -75,12 +82,15 @@ func run(c *cli.Context, prog []string) error {
 	if err := capability.Apply(capability.Bounding(add, drop)); err != nil {
 		return chain.Failf("%w", err)
 	}
+	if err := lockdown(c.Bool("no-new-privileges"), prog); err != nil {
+		return err
+	}
 	if err := become(u); err != nil {
 		return chain.Failf("%w", err)
 	}
 	env := Environment(u, os.Getenv("TERM"))
-	argv, cwd := prog, "/"
-	if len(prog) == 0 {
+	argv, cwd := args, "/"
+	if len(args) == 0 {
 		shell := u.Shell
 		if shell == "" {
 			shell = "/bin/sh"
@@ -89,6 +99,9 @@ func run(c *cli.Context, prog []string) error {
 		if err := os.Chdir(cwd); err != nil {
 			return chain.Failf("chdir %s: %w", cwd, errors.Unwrap(err))
 		}
+		if err := checkCwd(); err != nil {
+			return err
+		}
 		return chain.ExecPath(shell, argv, env)
 	}
 	if c.IsSet("user") {
@@ -96,6 +109,9 @@ func run(c *cli.Context, prog []string) error {
 	}
 	if err := os.Chdir(cwd); err != nil {
 		return chain.Failf("chdir %s: %w", cwd, errors.Unwrap(err))
+	}
+	if err := checkCwd(); err != nil {
+		return err
 	}
 	return chain.Exec(argv, env, chain.DefaultPath)
 }

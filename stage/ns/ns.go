@@ -35,12 +35,12 @@ var Stage = &chain.Stage{
 	Name:        "spawn-ns",
 	Usage:       "run PROG as PID 1 of new PID, mount, UTS, IPC (and network) namespaces",
 	Description: description,
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.BoolFlag{Name: "private-network", Usage: "also a new network namespace with only lo, up"},
 		&cli.StringFlag{Name: "kill-signal", Value: "SIGKILL", Usage: "signal PID 1 gets when spawn-ns receives SIGTERM, SIGINT or SIGHUP"},
 		// Set on our own re-exec as PID 1 inside the new namespaces.
 		&cli.BoolFlag{Name: "pid1", Hidden: true},
-	},
+	}, lockFlags...),
 	Action: run,
 }
 
@@ -56,6 +56,9 @@ func run(c *cli.Context, prog []string) error {
 		return chain.Failf("--kill-signal: %w", err)
 	}
 	if err := chain.NeedRoot("creating namespaces"); err != nil {
+		return err
+	}
+	if err := lockTree(c); err != nil {
 		return err
 	}
 	cmd, err := chain.NewCmd(prog)
