@@ -308,6 +308,20 @@ func (r *Root) Mknod(p string, mode uint32, dev uint64) error {
 	return nil
 }
 
+// Remove removes the file p inside the tree.
+func (r *Root) Remove(p string) error {
+	dir, base := path.Split(path.Clean("/" + p))
+	fd, err := r.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Unlinkat(fd, base, 0); err != nil {
+		return &fs.PathError{Op: "remove", Path: r.HostPath(p), Err: err}
+	}
+	return nil
+}
+
 // Symlink creates a symlink at p inside the tree pointing to target.
 func (r *Root) Symlink(target, p string) error {
 	dir, base := path.Split(path.Clean("/" + p))
@@ -381,7 +395,11 @@ func (r *Root) Remount(p string, flags uintptr) error {
 	return nil
 }
 
-func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+func procFD(fd int) string { return ProcFD(fd) }
+
+// ProcFD is the /proc/self/fd path that names descriptor fd, usable as a
+// mount source or target.
+func ProcFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // MakePrivate stops mount events crossing between the container's mount
 // namespace and the host's in either direction; pivot_root also refuses
@@ -393,7 +411,7 @@ func MakePrivate() error {
 // SwitchRoot makes the tree (a mount point) the root of this mount
 // namespace: pivot_root and a lazy unmount of the old root, which leaves no
 // path back to the host. Where pivot_root is impossible (an initramfs root
-// cannot be pivoted) it falls back to MS_MOVE + chroot.
+// cannot be pivoted) it falls back to MoveRoot.
 func (r *Root) SwitchRoot() error {
 	if err := unix.Fchdir(r.fd); err != nil {
 		return fmt.Errorf("chdir %s: %w", r.Dir, err)
@@ -405,11 +423,8 @@ func (r *Root) SwitchRoot() error {
 			return fmt.Errorf("detach the old root: %w", err)
 		}
 	case errors.Is(err, unix.EINVAL):
-		if merr := Mount(".", "/", "", unix.MS_MOVE, ""); merr != nil {
+		if merr := r.MoveRoot(); merr != nil {
 			return fmt.Errorf("pivot_root %s: %v, and the fallback failed: %w", r.Dir, err, merr)
-		}
-		if err := unix.Chroot("."); err != nil {
-			return fmt.Errorf("chroot %s: %w", r.Dir, err)
 		}
 	default:
 		return fmt.Errorf("pivot_root %s: %w", r.Dir, err)
@@ -419,11 +434,6 @@ func (r *Root) SwitchRoot() error {
 	}
 	return nil
 }
-
-// FDPath is the /proc/self/fd path of descriptor fd: a mount source or
-// overlay layer that names an open file rather than a path to resolve
-// again.
-func FDPath(fd int) string { return procFD(fd) }
 
 // InsidePath checks p as a path inside the tree given on a command line:
 // absolute, with no ".." (the kernel would keep it inside the tree, but a
@@ -523,4 +533,20 @@ func writeAll(fd int, data []byte) error {
 		data = data[n:]
 	}
 	return nil
+}
+
+// MoveRoot is the root switch where pivot_root is impossible: the tree is
+// moved over / and chrooted into. The old root stays reachable underneath
+// for a process with CAP_SYS_ADMIN, so this is the fallback only.
+func (r *Root) MoveRoot() error {
+	if err := unix.Fchdir(r.fd); err != nil {
+		return fmt.Errorf("chdir %s: %w", r.Dir, err)
+	}
+	if err := Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return err
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot %s: %w", r.Dir, err)
+	}
+	return unix.Chdir("/")
 }

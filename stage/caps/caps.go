@@ -67,7 +67,7 @@ var Stage = &chain.Stage{
 	Name:        "spawn-caps",
 	Usage:       "reduce capabilities, become USER, and exec PROG with a clean environment",
 	Description: description,
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER` (name or number) from the tree's /etc/passwd"},
 		&cli.StringSliceFlag{Name: "capability", Usage: "also keep `CAPS` in the bounding set (comma list, or all)"},
 		&cli.StringSliceFlag{Name: "drop-capability", Usage: "drop `CAPS` from the bounding set (comma list, or all)"},
@@ -75,11 +75,11 @@ var Stage = &chain.Stage{
 		&cli.StringFlag{Name: "chdir", Usage: "the payload's working directory `DIR` (absolute, inside the container)"},
 		&cli.StringFlag{Name: "umask", Value: "0022", Usage: "the payload's umask `MASK` (octal)"},
 		&cli.StringSliceFlag{Name: "rlimit", Usage: "resource limit `RLIMIT_X=SOFT[:HARD]` (e.g. nofile=1024:4096, core=infinity)"},
-	},
+	}, hardenFlags...),
 	Action: run,
 }
 
-func run(c *cli.Context, prog []string) error {
+func run(c *cli.Context, args []string) error {
 	add, err := capList(c, "capability")
 	if err != nil {
 		return err
@@ -110,6 +110,13 @@ func run(c *cli.Context, prog []string) error {
 		}
 		limits = append(limits, l)
 	}
+	prog, err := filter(c)
+	if err != nil {
+		return err
+	}
+	if err := notDumpable(); err != nil {
+		return err
+	}
 	u, err := user(c.String("user"))
 	if err != nil {
 		return chain.Failf("%w", err)
@@ -134,13 +141,16 @@ func run(c *cli.Context, prog []string) error {
 	if err := capability.Apply(capability.Bounding(add, drop)); err != nil {
 		return chain.Failf("%w", err)
 	}
+	if err := lockdown(c.Bool("no-new-privileges"), prog); err != nil {
+		return err
+	}
 	if err := become(u); err != nil {
 		return chain.Failf("%w", err)
 	}
 	env := merge(append(Environment(u, os.Getenv("TERM")), containerUUID()...), extra)
 	if cwd == "" {
 		cwd = "/"
-		if len(prog) == 0 || c.IsSet("user") {
+		if len(args) == 0 || c.IsSet("user") {
 			cwd = u.Home
 		}
 	}
@@ -153,15 +163,18 @@ func run(c *cli.Context, prog []string) error {
 		}
 		return chain.Failf("%s: %w", what, errors.Unwrap(err))
 	}
+	if err := checkCwd(); err != nil {
+		return err
+	}
 	unix.Umask(mask)
-	if len(prog) == 0 {
+	if len(args) == 0 {
 		shell := u.Shell
 		if shell == "" {
 			shell = "/bin/sh"
 		}
 		return chain.ExecPath(shell, []string{"-" + filepath.Base(shell)}, env)
 	}
-	return chain.Exec(prog, env, lookupPath(env))
+	return chain.Exec(args, env, lookupPath(env))
 }
 
 // lookupPath is the PATH PROG is looked up in: the payload's own, which

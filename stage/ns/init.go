@@ -90,6 +90,12 @@ func stubInit() error {
 	if os.Getpid() != 1 {
 		return chain.Failf("--stub-init: not PID 1 of a PID namespace")
 	}
+	// A host binary that stays inside the container: its /proc/1 files
+	// (exe among them) belong to root and need ptrace rights, as for
+	// spawn-rootfs and spawn-caps (runc CVE-2019-5736).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return chain.Failf("make the init not dumpable: %w", err)
+	}
 	f := os.NewFile(initFD, "init")
 	data, err := readAllAt(f)
 	f.Close()

@@ -42,6 +42,10 @@ lets PROG clean up:
     spawn-caps -- sh -c 'trap "echo bye; exit 0" TERM; while :; do sleep 1; done'
   kill -TERM <pid of spawn-ns>     # prints bye, spawn-ns exits 0
 
+With -D DIR, spawn-ns holds a lock on the tree while the container runs:
+exclusive (a second container on DIR fails "busy"), or shared with
+--read-only, -x or --volatile, which do not write to DIR.
+
 The mount namespace starts as a copy of the caller's; nothing is mounted or
 changed in it here (that is spawn-rootfs's step).
 
@@ -56,7 +60,7 @@ var Stage = &chain.Stage{
 	Name:        "spawn-ns",
 	Usage:       "run PROG as PID 1 of new PID, mount, UTS, IPC (and network) namespaces",
 	Description: description,
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.BoolFlag{Name: "private-network", Usage: "also a new network namespace with only lo, up"},
 		&cli.StringFlag{Name: "kill-signal", Value: "SIGKILL", Usage: "signal PID 1 gets when spawn-ns receives SIGTERM, SIGINT or SIGHUP"},
 		&cli.BoolFlag{Name: "as-pid2", Aliases: []string{"a"}, Usage: "run a minimal init as PID 1 and PROG as PID 2"},
@@ -64,7 +68,7 @@ var Stage = &chain.Stage{
 		&cli.BoolFlag{Name: "pid1", Hidden: true},
 		// Set on the second exec of PID 1 with --as-pid2: the init itself.
 		&cli.BoolFlag{Name: "stub-init", Hidden: true},
-	},
+	}, lockFlags...),
 	Action: run,
 }
 
@@ -83,6 +87,9 @@ func run(c *cli.Context, prog []string) error {
 		return chain.Failf("--kill-signal: %w", err)
 	}
 	if err := chain.NeedRoot("creating namespaces"); err != nil {
+		return err
+	}
+	if err := lockTree(c); err != nil {
 		return err
 	}
 	cmd, err := chain.NewCmd(prog)

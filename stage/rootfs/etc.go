@@ -132,7 +132,7 @@ func sameContent(r *mount.Root, p string, data []byte) bool {
 	}
 	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
-	g, err := os.Open(mount.FDPath(fd))
+	g, err := os.Open(mount.ProcFD(fd))
 	if err != nil {
 		return false
 	}

@@ -108,11 +108,11 @@ func upperWork(dir string, mode uint32, uid, gid int) (upper, work int, err erro
 func overlayData(lowers []int, upper, work int) string {
 	var ls []string
 	for i := len(lowers) - 1; i >= 0; i-- { // overlayfs lists the top layer first
-		ls = append(ls, mount.FDPath(lowers[i]))
+		ls = append(ls, mount.ProcFD(lowers[i]))
 	}
 	data := "lowerdir=" + strings.Join(ls, ":")
 	if upper >= 0 {
-		data += ",upperdir=" + mount.FDPath(upper) + ",workdir=" + mount.FDPath(work)
+		data += ",upperdir=" + mount.ProcFD(upper) + ",workdir=" + mount.ProcFD(work)
 	}
 	return data
 }
@@ -155,7 +155,7 @@ func volatileRoot(dir string) error {
 	if err := r.MkdirAll("/usr", 0o755); err != nil {
 		return err
 	}
-	if err := r.Mount(mount.FDPath(usr), "/usr", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := r.Mount(mount.ProcFD(usr), "/usr", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
 	if err := r.ReadOnly("/usr", true); err != nil {
@@ -249,7 +249,7 @@ func bind(r *mount.Root, m *Custom) error {
 	if m.Recursive {
 		flags |= unix.MS_REC
 	}
-	if err := r.Mount(mount.FDPath(src), m.Dest, "", flags, ""); err != nil {
+	if err := r.Mount(mount.ProcFD(src), m.Dest, "", flags, ""); err != nil {
 		return err
 	}
 	if m.ReadOnly {
@@ -318,7 +318,7 @@ func upperLayer(r *mount.Root, dst, upper string) (int, int, error) {
 			return -1, -1, err
 		}
 		defer unix.Close(fd)
-		return upperWork(mount.FDPath(fd), st.Mode&0o7777, int(st.Uid), int(st.Gid))
+		return upperWork(mount.ProcFD(fd), st.Mode&0o7777, int(st.Uid), int(st.Gid))
 	}
 	var workDir string
 	if in, ok := strings.CutPrefix(upper, "+"); ok {
@@ -417,7 +417,7 @@ func (s *inaccessibleStage) apply(r *mount.Root, m *Custom) error {
 		}
 		s.nodes[kind] = node
 	}
-	if err := r.Mount(mount.FDPath(node), m.Dest, "", unix.MS_BIND, ""); err != nil {
+	if err := r.Mount(mount.ProcFD(node), m.Dest, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
 	return r.ReadOnly(m.Dest, false)
@@ -432,7 +432,7 @@ func (s *inaccessibleStage) close() error {
 	}
 	s.nodes = map[uint32]int{}
 	if s.dir >= 0 {
-		if err := unix.Unmount(mount.FDPath(s.dir), unix.MNT_DETACH); err != nil && first == nil {
+		if err := unix.Unmount(mount.ProcFD(s.dir), unix.MNT_DETACH); err != nil && first == nil {
 			first = &fs.PathError{Op: "unmount", Path: "/run/" + stageName, Err: err}
 		}
 		unix.Close(s.dir)

@@ -146,6 +146,9 @@ var Stage = &chain.Stage{
 		&cli.StringFlag{Name: "resolv-conf", Value: "auto", Usage: "/etc/resolv.conf: `MODE` off, copy-host, bind-host or auto"},
 		&cli.StringFlag{Name: "timezone", Value: "auto", Usage: "/etc/localtime: `MODE` off, copy, bind or auto"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no informational messages"},
+		// For attack tests only: switch a defence off to prove the test
+		// catches its absence. Hidden, and never passed on by spawn.
+		&cli.StringSliceFlag{Name: "unsafe-disable", Hidden: true},
 	},
 	Action: run,
 }
@@ -188,6 +191,11 @@ func run(c *cli.Context, prog []string) error {
 	if err := chain.NeedRoot("setting up a root file system"); err != nil {
 		return err
 	}
+	// A host binary about to run inside the container: keep its
+	// /proc/PID/exe out of the container's reach (see spawn-caps).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return chain.Failf("make spawn-rootfs not dumpable: %w", err)
+	}
 	if private, err := namespace.Private("mnt"); err != nil {
 		return chain.Failf("find the mount namespace: %w", err)
 	} else if !private {
@@ -212,7 +220,14 @@ func run(c *cli.Context, prog []string) error {
 		}
 	}
 
-	if err := Setup(dir, o, os.Stdin); err != nil {
+	unsafe := map[string]bool{}
+	for _, d := range c.StringSlice("unsafe-disable") {
+		if d != "proc-masks" && d != "pivot-root" && d != "devpts" {
+			return chain.Failf("--unsafe-disable=%q: want proc-masks, pivot-root or devpts", d)
+		}
+		unsafe[d] = true
+	}
+	if err := Setup(dir, o, os.Stdin, unsafe); err != nil {
 		return chain.Failf("%w", err)
 	}
 	if privateUTS {
@@ -276,8 +291,8 @@ func Tree(dir string) (string, error) {
 
 // Setup mounts everything in dir as o says and switches root into it.
 // console, when a terminal, is bound over /dev/console. o may be nil: the
-// seed's defaults.
-func Setup(dir string, o *Options, console *os.File) error {
+// seed's defaults. unsafe names defences to leave out, for attack tests.
+func Setup(dir string, o *Options, console *os.File, unsafe map[string]bool) error {
 	if o == nil {
 		o = &Options{ResolvConf: "off", Timezone: "auto"}
 	}
@@ -289,7 +304,11 @@ func Setup(dir string, o *Options, console *os.File) error {
 		return err
 	}
 	defer r.Close()
-	for _, step := range []func(*mount.Root) error{mountProc, mountSys, mountDev, mountRun} {
+	steps := []func(*mount.Root) error{mountProc, mountSys, mountDev, mountRun, maskProc}
+	if unsafe["proc-masks"] {
+		steps = []func(*mount.Root) error{mountProc, mountSys, mountDev, mountRun}
+	}
+	for _, step := range steps {
 		if err := step(r); err != nil {
 			return err
 		}
@@ -303,6 +322,11 @@ func Setup(dir string, o *Options, console *os.File) error {
 	if err := customMounts(r, o.Mounts); err != nil {
 		return err
 	}
+	if unsafe["devpts"] {
+		if err := r.Mount("/dev/pts", "/dev/pts", "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
 	if _, err := unix.IoctlGetTermios(int(console.Fd()), unix.TCGETS); err == nil {
 		if err := bindConsole(r, console); err != nil {
 			return err
@@ -313,6 +337,9 @@ func Setup(dir string, o *Options, console *os.File) error {
 		if err := r.ReadOnly("/", false); err != nil {
 			return err
 		}
+	}
+	if unsafe["pivot-root"] {
+		return r.MoveRoot()
 	}
 	return r.SwitchRoot()
 }
@@ -403,7 +430,7 @@ func chmodIn(r *mount.Root, p string, mode uint32) error {
 	}
 	defer unix.Close(fd)
 	// An O_PATH descriptor cannot be fchmod'ed; its /proc link can.
-	if err := unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), mode); err != nil {
+	if err := unix.Chmod(mount.ProcFD(fd), mode); err != nil {
 		return &fs.PathError{Op: "chmod", Path: r.HostPath(p), Err: err}
 	}
 	return nil
