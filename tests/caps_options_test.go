@@ -113,7 +113,9 @@ func TestUmaskBadInput(t *testing.T) {
 	tree := newTree(t, "umaskbad")
 	for _, v := range []string{"999", "abc", "01000", ""} {
 		t.Run(v, func(t *testing.T) {
+			before := snapshot(t)
 			wantFailure(t, spawn(t, tree, "--umask="+v, "--", "true"), "spawn-caps", "--umask="+v+": not an octal mask")
+			checkHost(t, before)
 		})
 	}
 }
@@ -186,7 +188,9 @@ func TestRlimitBadInput(t *testing.T) {
 		{"--rlimit=core=1:2:3", `"2:3" is not a number`},
 	} {
 		t.Run(tc.opt, func(t *testing.T) {
+			before := snapshot(t)
 			wantFailure(t, spawn(t, tree, tc.opt, "--", "true"), "spawn-caps", tc.opt+":", tc.want)
+			checkHost(t, before)
 		})
 	}
 }
