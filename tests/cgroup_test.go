@@ -749,3 +749,72 @@ func testCgroupDir(g *cgroups.Group) string {
 	}
 	return g.Dir
 }
+
+// TestCgroupLayouts runs spawn-cgroup where only part of this machine's
+// hierarchies are visible: in a private mount namespace with cgroup2
+// unmounted (a legacy v1 machine: name=systemd, freezer, v1 devices) or
+// with every v1 hierarchy unmounted (a unified one, here without
+// controllers). Detection must follow what is mounted.
+func TestCgroupLayouts(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	v2 := testGroup(t, isV2)
+	systemd := testGroup(t, func(h cgroups.Hierarchy) bool { return h.Has("name=systemd") })
+	if v2 == nil || systemd == nil {
+		t.Skip("needs a hybrid machine with name=systemd to hide one side of")
+	}
+	var v1Mounts []string
+	for _, g := range testCgroups {
+		if g.Version == 1 {
+			v1Mounts = append(v1Mounts, g.Hierarchy.Mount)
+		}
+	}
+	marker := fmt.Sprintf("1002.%d", os.Getpid())
+	payload := "cat /proc/self/cgroup; setsid sleep " + marker + " </dev/null >/dev/null 2>&1 & exit 0"
+	in := func(umount []string, args ...string) result {
+		script := "umount " + strings.Join(umount, " ") + ` && exec "$@"`
+		return run(t, "", append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", bin("spawn-cgroup")}, args...)...)
+	}
+	t.Run("legacy", func(t *testing.T) {
+		before := snapshot(t)
+		r := in([]string{v2.Hierarchy.Mount}, "--", "sh", "-c", payload)
+		if r.Code != 0 {
+			t.Fatalf("exit = %d; stderr: %s", r.Code, r.Stderr)
+		}
+		seen := procCgroups(t, r.Stdout)
+		for _, g := range testCgroups {
+			p := seen[key(g.Hierarchy)]
+			inSpawn := spawnName.MatchString(filepath.Base(p))
+			want := g.Has("name=systemd") || g.Has("freezer") || g.Has("devices")
+			if inSpawn != want {
+				t.Errorf("payload's cgroup in %s = %q; in a spawn-* cgroup: %v, want %v", g.Hierarchy.Mount, p, inSpawn, want)
+			}
+		}
+		noProcess(t, marker)
+		checkHost(t, before)
+	})
+	t.Run("unified", func(t *testing.T) {
+		before := snapshot(t)
+		r := in(v1Mounts, "--", "sh", "-c", payload)
+		if r.Code != 0 {
+			t.Fatalf("exit = %d; stderr: %s", r.Code, r.Stderr)
+		}
+		seen := procCgroups(t, r.Stdout)
+		for _, g := range testCgroups {
+			p := seen[key(g.Hierarchy)]
+			if inSpawn := spawnName.MatchString(filepath.Base(p)); inSpawn != (g.Version == 2) {
+				t.Errorf("payload's cgroup in %s = %q; in a spawn-* cgroup: %v, want %v", g.Hierarchy.Mount, p, inSpawn, g.Version == 2)
+			}
+		}
+		noProcess(t, marker)
+		// This cgroup2 offers no controllers, and no v1 is left.
+		r = in(v1Mounts, "--memory-max=64M", "--", "true")
+		want := "spawn-cgroup: no memory controller: neither " + v2.Dir + "/cgroup.controllers (none) nor a v1 hierarchy has it\n"
+		if r.Code != 125 || r.Stderr != want {
+			t.Errorf("--memory-max without a memory controller = %d, %q, want 125, %q", r.Code, r.Stderr, want)
+		}
+		checkHost(t, before)
+	})
+}
