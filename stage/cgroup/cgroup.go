@@ -246,9 +246,15 @@ func setUp(o *options) (*cgroups.Set, error) {
 	_, hasV1Devices := cgroups.V1(hs, "devices")
 	var prog *devices.Program
 	if o.rules != nil {
+		if o.mechanism == "bpf" && !hasV2 {
+			return nil, chain.Failf("device policy: cgroup2 is not mounted, so no BPF device program")
+		}
 		if hasV2 && o.mechanism != "v1" {
 			prog, err = o.rules.Load()
-			if err != nil && (!hasV1Devices || o.mechanism == "bpf") {
+			switch {
+			case err != nil && o.mechanism == "bpf":
+				return nil, chain.Failf("device policy: %w", err)
+			case err != nil && !hasV1Devices:
 				return nil, chain.Failf("device policy: %w (and no v1 devices controller to fall back on; --device-policy=auto runs without a policy)", err)
 			}
 		}
@@ -271,17 +277,17 @@ func setUp(o *options) (*cgroups.Set, error) {
 		return nil, err
 	}
 	if prog != nil {
-		err = prog.Attach(set.V2().Dir)
-		if err != nil && hasV1Devices && o.mechanism == "" {
+		if err := prog.Attach(set.V2().Dir); err != nil {
+			set.Remove(removeTimeout)
+			if !hasV1Devices || o.mechanism != "" {
+				return nil, chain.Failf("device policy: %w", err)
+			}
 			// Refused where a cgroup above has an exclusive (non-multi)
 			// device program: the v1 controller still works.
-			set.Remove(removeTimeout)
-			set, err = create(hs, append(controllers, "devices"), o)
 			prog = nil
-		}
-		if err != nil {
-			set.Remove(removeTimeout)
-			return nil, chain.Failf("device policy: %w", err)
+			if set, err = create(hs, append(controllers, "devices"), o); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if prog == nil && o.rules != nil {
