@@ -10,7 +10,7 @@ TREE      ?= build/tree
 DEBIAN    ?= build/debian
 export CGO_ENABLED := 0
 
-.PHONY: all build rootfs debian demo test test-debian test-unit test-integration bench vet clean $(BINARIES)
+.PHONY: all build deps rootfs debian demo test test-debian test-unit test-integration bench vet clean $(BINARIES)
 
 all: build
 
@@ -18,6 +18,10 @@ build: $(BINARIES)
 
 $(BINARIES):
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$(notdir $@)
+
+# What the tests use from Debian, installed when missing (as root).
+deps:
+	@./scripts/deps
 
 rootfs: $(TREE)/bin/busybox
 
@@ -42,7 +46,7 @@ vet:
 # (made here, installing busybox-static when missing). The Debian tests run
 # when the Debian tree exists (make debian); otherwise they are skipped.
 SPAWN_DEBIAN = $(if $(wildcard $(DEBIAN)/usr/bin/apt-get),$(abspath $(DEBIAN)))
-test: build rootfs vet
+test: deps build rootfs vet
 	SPAWN_BIN=$(CURDIR)/bin SPAWN_TREE=$(CURDIR)/$(TREE) SPAWN_DEBIAN=$(SPAWN_DEBIAN) $(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 # Builds the Debian tree when missing (root, a Debian mirror reachable) and

@@ -287,3 +287,36 @@ func TestTreeBusy(t *testing.T) {
 	}
 	checkHost(t, before)
 }
+
+// TestAttackHostBinaryExe: with --as-pid2 the container's PID 1 is a host
+// binary (spawn-ns's init). It must not be opened through /proc/1/exe
+// (runc CVE-2019-5736 overwrote the runtime that way).
+func TestAttackHostBinaryExe(t *testing.T) {
+	tree := newTree(t, "exe")
+	host, err := os.ReadFile(bin("spawn-ns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := `cat /proc/1/exe >/dev/null 2>&1 && echo read-init; ` +
+		`cat /proc/$$/exe >/dev/null 2>&1 && echo read-self; ` +
+		`echo x >> /proc/1/exe 2>/dev/null && echo wrote-init; true`
+	for _, tc := range []struct {
+		opts []string
+		want string
+	}{
+		// Without CAP_SYS_PTRACE a non-dumpable process's exe is closed;
+		// the payload's own (dumpable) exe shows the probe works.
+		{[]string{"-a", "--drop-capability=sys_ptrace"}, "read-self"},
+		// Container root keeps CAP_SYS_PTRACE by default and may read it,
+		// but never write it: a running binary is busy (ETXTBSY).
+		{[]string{"-a"}, "read-init read-self"},
+	} {
+		r := spawn(t, tree, append(tc.opts, "--", "sh", "-c", probe)...)
+		if got := strings.Join(strings.Fields(r.Stdout), " "); got != tc.want {
+			t.Errorf("with %v: probe = %q, want %q\nstderr: %s", tc.opts, got, tc.want, r.Stderr)
+		}
+	}
+	if now, _ := os.ReadFile(bin("spawn-ns")); string(now) != string(host) {
+		t.Fatalf("%s changed on the host", bin("spawn-ns"))
+	}
+}
