@@ -32,11 +32,11 @@ func TestBadInput(t *testing.T) {
 		stage string
 		want  []string
 	}{
-		{"missing DIR", []string{"-D", tree + "/nonexistent", "true"}, "spawn-rootfs", []string{tree + "/nonexistent", "no such file or directory"}},
-		{"DIR is /", []string{"-D", "/", "true"}, "spawn-rootfs", []string{"/", "refusing"}},
-		{"DIR is / by another name", []string{"-D", tree + "/../../../../../../../..", "true"}, "spawn-rootfs", []string{"refusing"}},
-		{"DIR not an OS tree", []string{"-D", notTree, "true"}, "spawn-rootfs", []string{notTree, "not an OS tree"}},
-		{"DIR a file", []string{"-D", tree + "/etc/passwd", "true"}, "spawn-rootfs", []string{tree + "/etc/passwd", "not a directory"}},
+		{"missing DIR", []string{"-D", tree + "/nonexistent", "true"}, "", []string{tree + "/nonexistent", "no such file or directory"}},
+		{"DIR is /", []string{"-D", "/", "true"}, "", []string{"/", "refusing"}},
+		{"DIR is / by another name", []string{"-D", tree + "/../../../../../../../..", "true"}, "", []string{"refusing"}},
+		{"DIR not an OS tree", []string{"-D", notTree, "true"}, "", []string{notTree, "not an OS tree"}},
+		{"DIR a file", []string{"-D", tree + "/etc/passwd", "true"}, "", []string{tree + "/etc/passwd", "not a directory"}},
 		{"unknown user", []string{"-D", tree, "-u", "nosuch", "true"}, "spawn-caps", []string{`"nosuch"`, "unknown user"}},
 		{"unknown uid", []string{"-D", tree, "-u", "4242", "true"}, "spawn-caps", []string{`"4242"`, "unknown user"}},
 		{"unknown capability", []string{"-D", tree, "--capability=sys_admin,bogus", "true"}, "spawn-caps", []string{`"bogus"`, "--capability"}},

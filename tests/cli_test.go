@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -13,12 +14,17 @@ import (
 var binaries = []string{"spawn", "spawn-relay", "spawn-cgroup", "spawn-ns", "spawn-rootfs", "spawn-caps"}
 
 // oneError checks that r is a failure with code and exactly one stderr
-// line "STAGE: ..." containing each of want, and nothing on stdout.
+// line "STAGE: ..." containing each of want, and nothing on stdout. An
+// empty stage is any stage's.
 func oneError(t *testing.T, r result, code int, stage string, want ...string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(r.Stderr, "\n"), "\n")
-	if r.Code != code || len(lines) != 1 || !strings.HasPrefix(lines[0], stage+": ") {
-		t.Errorf("exit %d, stderr %q; want %d and one line starting %q", r.Code, r.Stderr, code, stage+": ")
+	prefix := regexp.MustCompile(`^spawn(-[a-z0-9]+)?: `)
+	if stage != "" {
+		prefix = regexp.MustCompile("^" + regexp.QuoteMeta(stage+": "))
+	}
+	if r.Code != code || len(lines) != 1 || !prefix.MatchString(lines[0]) {
+		t.Errorf("exit %d, stderr %q; want %d and one line starting %q", r.Code, r.Stderr, code, prefix)
 		return
 	}
 	for _, w := range want {

@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	binDir   string // the built stages
-	baseTree string // a busybox tree, copied per test
+	helperDir string // test-only programs (tests/escape), static
+	binDir    string // the built stages
+	baseTree  string // a busybox tree, copied per test
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +49,22 @@ func testMain(m *testing.M) int {
 		}
 		binDir = dir
 	}
+	helpers, err := os.MkdirTemp("", "spawn-helpers-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(helpers)
+	os.Chmod(helpers, 0o755)
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", helpers+"/", "./escape")
+	build.Dir = filepath.Dir(file)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build test helpers: %v\n%s", err, out)
+		return 1
+	}
+	helperDir = helpers
 	baseTree = os.Getenv("SPAWN_TREE")
 	if os.Geteuid() == 0 {
 		leave, err := ownCgroups()
@@ -60,6 +77,33 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
+// removeStale removes the empty cgroups of test runs that died before
+// removing their own (a test binary killed by its timeout): tests-PID whose
+// PID is gone, with the spawn-* cgroups below it that nothing uses any more.
+func removeStale(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		pid, ok := strings.CutPrefix(e.Name(), "tests-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue
+		}
+		stale := filepath.Join(dir, e.Name())
+		var dirs []string
+		filepath.WalkDir(stale, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			syscall.Rmdir(dirs[i]) // fails, harmlessly, where processes remain
+		}
+	}
+}
+
 // testCgroups are the cgroups this test run moved itself into, one per
 // hierarchy. Containers create theirs below them, so concurrent test runs
 // on one machine never see each other's cgroups.
@@ -69,6 +113,9 @@ func ownCgroups() (leave func(), err error) {
 	hs, err := cgroups.Detect()
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range hs {
+		removeStale(h.Dir())
 	}
 	name := fmt.Sprintf("tests-%d", os.Getpid())
 	leave = func() {

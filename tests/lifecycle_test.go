@@ -19,7 +19,7 @@ func TestKillPID1FromHost(t *testing.T) {
 			before := snapshot(t)
 			m := marker()
 			cmd := d.cmd(t, tree, "sh", "-c", "echo ready; exec sleep "+m)
-			l := started(t, cmd)
+			l := begin(t, cmd)
 			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
@@ -57,7 +57,7 @@ func TestSignalToFrontDoor(t *testing.T) {
 			// PID 1 is sh, which has no handler for these signals: only
 			// SIGKILL ends it.
 			cmd := command(t, "spawn", "-q", "-D", tree, "--", "sh", "-c", "echo ready; sleep "+m+"; echo woke")
-			l := started(t, cmd)
+			l := begin(t, cmd)
 			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
@@ -92,7 +92,7 @@ func TestKillSignalOption(t *testing.T) {
 			m := marker()
 			script := "trap 'exit " + strconv.Itoa(tc.code) + "' " + tc.trap + "; echo ready; sleep " + m + " & wait"
 			cmd := command(t, "spawn", "-q", "-D", tree, tc.opt, "--", "sh", "-c", script)
-			l := started(t, cmd)
+			l := begin(t, cmd)
 			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
@@ -139,7 +139,7 @@ func TestDaemonLeftBehind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := started(t, cmd)
+			l := begin(t, cmd)
 			if line := l.line(t); line != "started" {
 				t.Fatalf("payload said %q, want started", line)
 			}
@@ -163,7 +163,7 @@ func TestPID1DiesWithSpawnNS(t *testing.T) {
 		t.Run(strings.Join(append([]string{"spawn-ns"}, opts...), " "), func(t *testing.T) {
 			m := marker()
 			cmd := command(t, append(append([]string{"spawn-ns"}, opts...), "--", "sh", "-c", "echo ready; sleep "+m+"; true")...)
-			l := started(t, cmd)
+			l := begin(t, cmd)
 			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)
 			}
@@ -185,7 +185,7 @@ func TestSpawnCgroupForwardsSignals(t *testing.T) {
 	before := snapshot(t)
 	m := marker()
 	cmd := command(t, "spawn-cgroup", "--", "sh", "-c", "trap 'exit 5' TERM; echo ready; sleep "+m+" & wait")
-	l := started(t, cmd)
+	l := begin(t, cmd)
 	if line := l.line(t); line != "ready" {
 		t.Fatalf("payload said %q, want ready", line)
 	}

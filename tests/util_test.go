@@ -126,16 +126,16 @@ func gone(t *testing.T, marker string) {
 	noProcess(t, marker)
 }
 
-// live is a started command whose stdout the test reads as it goes.
-type live struct {
+// running is a started command whose stdout the test reads as it goes.
+type running struct {
 	cmd    *exec.Cmd
 	stdout *os.File
 	r      *bufio.Reader
 	stderr strings.Builder
 }
 
-// started starts cmd with its stdout on a pipe the test reads.
-func started(t *testing.T, cmd *exec.Cmd) *live {
+// begin starts cmd with its stdout on a pipe the test reads.
+func begin(t *testing.T, cmd *exec.Cmd) *running {
 	t.Helper()
 	// A pipe of our own rather than StdoutPipe, which Wait closes: what
 	// the payload wrote last must still be readable after it ended.
@@ -143,7 +143,7 @@ func started(t *testing.T, cmd *exec.Cmd) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &live{cmd: cmd, stdout: pr, r: bufio.NewReader(pr)}
+	l := &running{cmd: cmd, stdout: pr, r: bufio.NewReader(pr)}
 	cmd.Stdout = pw
 	cmd.Stderr = &l.stderr
 	err = cmd.Start()
@@ -164,7 +164,7 @@ func started(t *testing.T, cmd *exec.Cmd) *live {
 
 // line reads one line of the payload's output, failing the test if none
 // comes within 30 s.
-func (l *live) line(t *testing.T) string {
+func (l *running) line(t *testing.T) string {
 	t.Helper()
 	l.stdout.SetReadDeadline(time.Now().Add(30 * time.Second))
 	line, err := l.r.ReadString('\n')
@@ -177,7 +177,7 @@ func (l *live) line(t *testing.T) string {
 // finish waits for the command and returns how it ended, with the rest
 // of its stdout. Output still held open 5 s after the command ended means
 // a process of the container was left behind: that fails the test.
-func (l *live) finish(t *testing.T) result {
+func (l *running) finish(t *testing.T) result {
 	t.Helper()
 	err := l.cmd.Wait()
 	l.stdout.SetReadDeadline(time.Now().Add(5 * time.Second))

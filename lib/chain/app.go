@@ -54,6 +54,10 @@ type Stage struct {
 	Usage       string // one line
 	Description string // the doc text shown by --help
 	Flags       []cli.Flag
+	// Actions names the boolean flags that make the stage do a job of its
+	// own instead of running PROG (spawn-cgroup --cleanup): the front door
+	// runs the stage alone for them, not the chain.
+	Actions []string
 	// Action runs the stage with its parsed options and PROG ARGS.
 	Action func(c *cli.Context, prog []string) error
 }
@@ -89,6 +93,10 @@ func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 			}
 			return s.Action(c, c.Args().Slice())
 		},
+
+		// A value is one value: --setenv=A=x,y and --tmpfs=/t:mode=0700,size=1M
+		// are not cut at commas (options that take lists split them).
+		DisableSliceFlagSeparator: true,
 	}
 }
 
@@ -129,7 +137,7 @@ func (s *Stage) Run(argv []string, stdout, stderr io.Writer) int {
 	app := s.App(stdout, stderr)
 	args, err := s.getopt(app.Flags, argv[1:])
 	if err == nil {
-		err = app.Run(append(argv[:1:1], args...))
+		err = app.Run(canonicalArgs(s.Flags, append(argv[:1:1], args...)))
 	}
 	return Report(s.Name, err, stderr)
 }
@@ -149,10 +157,6 @@ func (s *Stage) getopt(flags []cli.Flag, args []string) ([]string, error) {
 		for _, n := range f.Names() {
 			byName[n] = f
 		}
-	}
-	takesValue := func(f cli.Flag) bool {
-		v, ok := f.(cli.DocGenerationFlag)
-		return ok && v.TakesValue()
 	}
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {

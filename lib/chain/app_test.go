@@ -96,7 +96,7 @@ func TestRunArgv(t *testing.T) {
 		{[]string{"-Dq", "p"}, seen{dir: "q", prog: []string{"p"}}},
 		{[]string{"-qq", "p"}, seen{quiet: true, prog: []string{"p"}}},
 		{[]string{"--quiet", "--capability", "a", "--capability=b,c", "p"},
-			seen{quiet: true, caps: []string{"a", "b", "c"}, prog: []string{"p"}}},
+			seen{quiet: true, caps: []string{"a", "b,c"}, prog: []string{"p"}}},
 	} {
 		var got seen
 		var stdout, stderr bytes.Buffer

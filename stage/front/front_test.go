@@ -16,16 +16,13 @@ import (
 )
 
 // fakeStages puts stand-ins for the stages in a directory that becomes
-// PATH; spawn-relay prints its argv (argv[0] included) NUL-separated, so
-// that running a printed chain with sh shows the words sh made of it.
+// PATH; each prints its argv (argv[0] included) NUL-separated, so that
+// running a printed chain with sh shows the words sh made of it.
 func fakeStages(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, s := range Chain {
-		script := "#!/bin/sh\nexit 99\n"
-		if s == Chain[0] {
-			script = "#!/bin/sh\nfor a in \"$0\" \"$@\"; do printf '%s\\0' \"$a\"; done\n"
-		}
+		script := "#!/bin/sh\nfor a in \"$0\" \"$@\"; do printf '%s\\0' \"$a\"; done\n"
 		if err := os.WriteFile(filepath.Join(dir, s.Name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +55,20 @@ func printed(t *testing.T, args ...string) []string {
 
 func TestPrint(t *testing.T) {
 	dir := fakeStages(t)
-	relay, cgroup, ns, rootfs, caps := dir+"/spawn-relay", dir+"/spawn-cgroup", dir+"/spawn-ns", dir+"/spawn-rootfs", dir+"/spawn-caps"
-	chainOf := func(words ...string) []string {
-		return append([]string{relay, "--", cgroup, "--", ns, "--", rootfs}, words...)
+	// chainOf is the chain with these options for spawn-cgroup, spawn-ns,
+	// spawn-rootfs and spawn-caps, and PROG ARGS.
+	chainOf := func(cgroup, ns, rootfs, caps []string, prog ...string) []string {
+		argv := []string{dir + "/spawn-relay", "--"}
+		for i, opts := range [][]string{cgroup, ns, rootfs, caps} {
+			argv = append(append(append(argv, dir+"/"+Chain[i+1].Name), opts...), "--")
+		}
+		if len(prog) == 0 {
+			return argv[:len(argv)-1]
+		}
+		return append(argv, prog...)
 	}
+	var none []string
+	o := func(opts ...string) []string { return opts }
 	awkward := []string{"a b", "", "it's", `"q"`, "$HOME", "`id`", "$(id)", `back\slash`,
 		"*", "?", "[a]", "{a,b}", "~", "~root", "#not-a-comment", "a#b", "x;y", "a&&b", "a|b",
 		"<in", ">out", "!", "new\nline", "tab\there", "üñí", "-", "--", "-x", "a=b", "%"}
@@ -70,37 +77,37 @@ func TestPrint(t *testing.T) {
 		want []string
 	}{
 		// No PROG: spawn-caps runs the login shell.
-		{nil, chainOf("--", caps)},
-		{[]string{"--"}, chainOf("--", caps)},
-		{[]string{"sh"}, chainOf("--", caps, "--", "sh")},
-		{[]string{"--", "sh", "-c", "exit 7"}, chainOf("--", caps, "--", "sh", "-c", "exit 7")},
-		// Each option goes to the stage that owns it.
-		{[]string{"-D", "/srv/t", "-u", "alice", "--private-network", "--", "id"},
-			[]string{relay, "--", cgroup, "--", ns, "--private-network", "--", rootfs, "-D", "/srv/t", "--", caps, "-u", "alice", "--", "id"}},
-		{[]string{"--name", "c1", "--kill-signal", "TERM", "--hostname", "h1", "-q",
-			"--capability", "sys_time", "--capability=net_admin,mknod", "--drop-capability", "all", "id"},
-			[]string{relay, "--", cgroup, "--name=c1", "--", ns, "--kill-signal=TERM", "--", rootfs, "--hostname=h1", "-q", "--",
-				caps, "--capability=sys_time", "--capability=net_admin", "--capability=mknod", "--drop-capability=all", "--", "id"}},
-		{[]string{"--directory=/srv/t", "--user=1000", "--quiet", "id"},
-			chainOf("-D", "/srv/t", "-q", "--", caps, "-u", "1000", "--", "id")},
+		{nil, chainOf(none, none, none, none)},
+		{o("--"), chainOf(none, none, none, none)},
+		{o("sh"), chainOf(none, none, none, none, "sh")},
+		{o("--", "sh", "-c", "exit 7"), chainOf(none, none, none, none, "sh", "-c", "exit 7")},
+		// Each option goes to the stages that take it.
+		{o("-D", "/srv/t", "-u", "alice", "--private-network", "--", "id"),
+			chainOf(none, o("--private-network", "-D", "/srv/t"), o("-D", "/srv/t"), o("-u", "alice"), "id")},
+		{o("--name", "c1", "--kill-signal", "TERM", "--hostname", "h1", "-q",
+			"--capability", "sys_time", "--capability=net_admin,mknod", "--drop-capability", "all", "id"),
+			chainOf(o("--name=c1", "-q"), o("--kill-signal=TERM"), o("--hostname=h1", "-q"),
+				o("--capability=sys_time", "--capability=net_admin,mknod", "--drop-capability=all"), "id")},
+		{o("--directory=/srv/t", "--user=1000", "--quiet", "id"),
+			chainOf(o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), o("-u", "1000"), "id")},
 		// getopt spellings.
-		{[]string{"-qD/srv/t", "-ualice", "id"}, chainOf("-D", "/srv/t", "-q", "--", caps, "-u", "alice", "--", "id")},
-		{[]string{"-qD", "/srv/t", "id"}, chainOf("-D", "/srv/t", "-q", "--", caps, "--", "id")},
+		{o("-qD/srv/t", "-ualice", "id"), chainOf(o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), o("-u", "alice"), "id")},
+		{o("-qD", "/srv/t", "id"), chainOf(o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), none, "id")},
+		{o("-D", "-q", "x"), chainOf(none, o("-D", "-q"), o("-D", "-q"), none, "x")},
 		// A false boolean is not passed on.
-		{[]string{"--private-network=false", "--quiet=false", "id"}, chainOf("--", caps, "--", "id")},
+		{o("--private-network=false", "--quiet=false", "id"), chainOf(none, none, none, none, "id")},
 		// Options stop at PROG; "--" is PROG's own after that.
-		{[]string{"ls", "-D", "/x", "--", "-q"}, chainOf("--", caps, "--", "ls", "-D", "/x", "--", "-q")},
-		{[]string{"--", "-D", "/x"}, chainOf("--", caps, "--", "-D", "/x")},
-		{[]string{"--", "--", "x"}, chainOf("--", caps, "--", "--", "x")},
-		{[]string{"--", "--print"}, chainOf("--", caps, "--", "--print")},
+		{o("ls", "-D", "/x", "--", "-q"), chainOf(none, none, none, none, "ls", "-D", "/x", "--", "-q")},
+		{o("--", "-D", "/x"), chainOf(none, none, none, none, "-D", "/x")},
+		{o("--", "--", "x"), chainOf(none, none, none, none, "--", "x")},
+		{o("--", "--print"), chainOf(none, none, none, none, "--print")},
 		// help and h are programs.
-		{[]string{"help"}, chainOf("--", caps, "--", "help")},
-		{[]string{"h", "x"}, chainOf("--", caps, "--", "h", "x")},
+		{o("help"), chainOf(none, none, none, none, "help")},
+		{o("h", "x"), chainOf(none, none, none, none, "h", "x")},
 		// Values and PROG ARGS survive sh whatever they hold.
-		{append([]string{"-D", "/srv/my tree's", "--hostname", "a b", "--", "echo"}, awkward...),
-			append(chainOf("-D", "/srv/my tree's", "--hostname=a b", "--", caps, "--", "echo"), awkward...)},
-		{[]string{"-u", "#1", "--hostname", "#h", "x"}, chainOf("--hostname=#h", "--", caps, "-u", "#1", "--", "x")},
-		{[]string{"-D", "-q", "x"}, chainOf("-D", "-q", "--", caps, "--", "x")},
+		{append(o("-D", "/srv/my tree's", "--hostname", "a b", "--", "echo"), awkward...),
+			chainOf(none, o("-D", "/srv/my tree's"), o("-D", "/srv/my tree's", "--hostname=a b"), none, append(o("echo"), awkward...)...)},
+		{o("-u", "#1", "--hostname", "#h", "x"), chainOf(none, none, o("--hostname=#h"), o("-u", "#1"), "x")},
 	} {
 		if got := printed(t, tc.args...); !slices.Equal(got, tc.want) {
 			t.Errorf("spawn --print %q ran\n%q\nwant\n%q", tc.args, got, tc.want)
@@ -147,8 +154,9 @@ func TestPrintStageNotFound(t *testing.T) {
 
 // TestEveryStageOptionRoundTrips sets each visible option of each stage
 // through the front door, and has each stage parse its own part of the
-// printed chain: the owner must see the value it would see if given the
-// option directly, and the chain must stay valid for every other stage.
+// printed chain: every stage that takes the option must see the value it
+// would see if given the option directly, and the chain must stay valid
+// for the others.
 func TestEveryStageOptionRoundTrips(t *testing.T) {
 	dir := fakeStages(t)
 	for _, owner := range Chain {
@@ -159,16 +167,23 @@ func TestEveryStageOptionRoundTrips(t *testing.T) {
 			name := f.Names()[0]
 			args := optionArgs(t, f)
 			t.Run(owner.Name+"/"+name, func(t *testing.T) {
-				want := parsed(t, owner, name, append(append([]string{owner.Name}, args...), "PROG"))
+				if slices.Contains(owner.Actions, name) {
+					// An action runs its stage alone, without PROG.
+					argv := printed(t, args...)
+					want := parsed(t, owner, name, append([]string{owner.Name}, args...))
+					if got := parsed(t, owner, name, append([]string{owner.Name}, argv[1:]...)); argv[0] != filepath.Join(dir, owner.Name) || got != want {
+						t.Errorf("spawn --print %q = %q, %s = %s; want %s alone with %s", args, argv, name, got, owner.Name, want)
+					}
+					return
+				}
 				argv := printed(t, append(args, "PROG")...)
 				for i, s := range Chain {
 					seg := segment(t, argv, dir, i)
-					if !slices.Contains(s.Flags, f) {
-						if got := parsed(t, s, "", seg); got != "" {
-							t.Errorf("%s got %q", s.Name, got)
-						}
+					if !takes(s, name) {
+						parsed(t, s, "", seg)
 						continue
 					}
+					want := parsed(t, s, name, append(append([]string{s.Name}, args...), "PROG"))
 					if got := parsed(t, s, name, seg); got != want {
 						t.Errorf("%s %s through the front door = %s, want %s (chain %q)", s.Name, name, got, want, argv)
 					}
@@ -178,12 +193,24 @@ func TestEveryStageOptionRoundTrips(t *testing.T) {
 	}
 }
 
+// takes reports whether stage s has a visible option called name.
+func takes(s *chain.Stage, name string) bool {
+	for _, f := range s.Flags {
+		if !hidden(f) && f.Names()[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
 // optionArgs sets flag f on a command line, with an awkward value.
 func optionArgs(t *testing.T, f cli.Flag) []string {
 	long := "--" + f.Names()[0]
 	switch f.(type) {
 	case *cli.BoolFlag:
 		return []string{long}
+	case *chain.OptionalFlag:
+		return []string{long + "=v '$x' #y"}
 	case *cli.StringFlag, *cli.PathFlag:
 		return []string{long, "v '$x' #y"}
 	case *cli.StringSliceFlag:
