@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -235,6 +236,13 @@ func makeHome(u *passwd.User) error {
 // become switches groups, gid and uid on every thread (the syscall
 // package's versions do; x/sys/unix's change only the calling thread).
 func become(u *passwd.User) error {
+	// Changing uid or gid clears the parent-death signal (commit_creds):
+	// keep the one spawn-ns armed, or a payload run as a user outlives a
+	// killed spawn-ns. It is per thread: this is the thread that execs.
+	var pdeath int32
+	if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&pdeath)), 0, 0, 0); err != nil {
+		return fmt.Errorf("read the parent-death signal: %w", err)
+	}
 	if err := syscall.Setgroups(u.Groups); err != nil {
 		return fmt.Errorf("set groups %v: %w", u.Groups, err)
 	}
@@ -243,6 +251,11 @@ func become(u *passwd.User) error {
 	}
 	if err := syscall.Setresuid(u.UID, u.UID, u.UID); err != nil {
 		return fmt.Errorf("set uid %d: %w", u.UID, err)
+	}
+	if pdeath != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(pdeath), 0, 0, 0); err != nil {
+			return fmt.Errorf("keep the parent-death signal: %w", err)
+		}
 	}
 	return nil
 }
