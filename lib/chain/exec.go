@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,15 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+func init() {
+	// The parent-death signal spawn-ns arms for PID 1 belongs to the thread
+	// that exec'd the stage: a Go thread started later has none, and an
+	// execve from it passes none on (measured: the payload then outlives a
+	// killed spawn-ns). Locking the main goroutine in init keeps main, and
+	// so every exec of the next program, on the main thread.
+	runtime.LockOSThread()
+}
 
 // DefaultPath is the payload's PATH (the contract's) and the search path
 // used when the caller has none.
