@@ -246,15 +246,34 @@ func spawn(t *testing.T, tree string, args ...string) result {
 type hostState struct {
 	mounts  string
 	cgroups []string
+	tmp     string // the test's own temporary directories
 }
 
 func snapshot(t *testing.T) hostState {
+	t.Helper()
+	tmp := filepath.Dir(t.TempDir())
+	return hostState{mounts: hostMounts(t, tmp), cgroups: spawnCgroups(t), tmp: tmp}
+}
+
+// hostMounts is the host's mount table, less mounts in other tests'
+// temporary directories (/tmp/TestX...): other test runs on the machine
+// mount and unmount there while this one runs.
+func hostMounts(t *testing.T, own string) string {
 	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hostState{mounts: string(mi), cgroups: spawnCgroups(t)}
+	others := filepath.Join(os.TempDir(), "Test")
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(mi), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], others) &&
+			f[4] != own && !strings.HasPrefix(f[4], own+"/") {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // spawnCgroups lists every spawn-* cgroup directory below this test run's
@@ -287,7 +306,7 @@ func spawnCgroupsIn(dir string) []string {
 // checkHost fails the test if mounts or spawn-* cgroups differ from before.
 func checkHost(t *testing.T, before hostState) {
 	t.Helper()
-	after := snapshot(t)
+	after := hostState{mounts: hostMounts(t, before.tmp), cgroups: spawnCgroups(t)}
 	if after.mounts != before.mounts {
 		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before.mounts, after.mounts)
 	}

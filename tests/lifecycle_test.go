@@ -156,13 +156,25 @@ func TestDaemonLeftBehind(t *testing.T) {
 }
 
 // TestPID1DiesWithSpawnNS: if spawn-ns is killed outright, PID 1 (and so
-// the namespace) goes with it.
+// the namespace) goes with it, also when PID 1 went through spawn-rootfs
+// and spawn-caps, and became a user on the way.
 func TestPID1DiesWithSpawnNS(t *testing.T) {
-	requireRoot(t)
-	for _, opts := range [][]string{nil, {"--private-network"}} {
-		t.Run(strings.Join(append([]string{"spawn-ns"}, opts...), " "), func(t *testing.T) {
+	tree := newTree(t, "pdeath")
+	rootfs := []string{bin("spawn-rootfs"), "-q", "-D", tree, "--", bin("spawn-caps")}
+	for _, tc := range []struct {
+		name   string
+		stages []string
+	}{
+		{"sh", []string{"--"}},
+		{"private network", []string{"--private-network", "--"}},
+		{"through spawn-caps", append([]string{"--"}, append(rootfs, "--")...)},
+		{"as alice", append([]string{"--"}, append(rootfs, "-u", "alice", "--")...)},
+		{"private network, as 1001", append([]string{"--private-network", "--"}, append(rootfs, "-u", "1001", "--")...)},
+	} {
+		stages := tc.stages
+		t.Run(tc.name, func(t *testing.T) {
 			m := marker()
-			cmd := command(t, append(append([]string{"spawn-ns"}, opts...), "--", "sh", "-c", "echo ready; sleep "+m+"; true")...)
+			cmd := command(t, append(append([]string{"spawn-ns"}, stages...), "sh", "-c", "echo ready; sleep "+m+"; true")...)
 			l := begin(t, cmd)
 			if line := l.line(t); line != "ready" {
 				t.Fatalf("payload said %q, want ready", line)

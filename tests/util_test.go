@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -116,7 +117,8 @@ func findProcess(t *testing.T, argv ...string) int {
 }
 
 // gone waits (at most 10 s) until no process has marker in its command
-// line, and fails the test if one is still there.
+// line, and fails the test if one is still there, killing it so that a
+// failure leaves nothing running.
 func gone(t *testing.T, marker string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -124,6 +126,11 @@ func gone(t *testing.T, marker string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	noProcess(t, marker)
+	for _, pid := range processes(marker) {
+		if n, err := strconv.Atoi(pid); err == nil {
+			syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
 }
 
 // running is a started command whose stdout the test reads as it goes.
