@@ -170,6 +170,7 @@ func TestPID1DiesWithSpawnNS(t *testing.T) {
 		{"through spawn-caps", append([]string{"--"}, append(rootfs, "--")...)},
 		{"as alice", append([]string{"--"}, append(rootfs, "-u", "alice", "--")...)},
 		{"private network, as 1001", append([]string{"--private-network", "--"}, append(rootfs, "-u", "1001", "--")...)},
+		{"as PID 2, as alice", append([]string{"--as-pid2", "-D", tree, "--"}, append(rootfs, "-u", "alice", "--")...)},
 	} {
 		stages := tc.stages
 		t.Run(tc.name, func(t *testing.T) {
