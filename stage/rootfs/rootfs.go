@@ -16,6 +16,7 @@ import (
 	"spawn/lib/chain"
 	"spawn/lib/mount"
 	"spawn/lib/namespace"
+	"spawn/lib/pty"
 )
 
 const description = `spawn-rootfs prepares the tree DIR (default: the current directory) and
@@ -29,7 +30,7 @@ longer propagating to or from the host:
   /dev        tmpfs (mode 755) with null zero full random urandom tty (the
               host's device numbers), a fresh devpts instance on /dev/pts,
               /dev/ptmx, /dev/shm, /dev/fd and /dev/std{in,out,err};
-              /dev/console bound to the terminal on stdin, if there is one
+              /dev/console bound to the terminal on stdin (see --console)
   /run        tmpfs (mode 755)
   /etc/localtime  the host's, read-only, where both exist
 
@@ -38,6 +39,16 @@ onto the host. The root is switched with pivot_root and the old root
 detached (MS_MOVE + chroot only where pivot_root is impossible, as on an
 initramfs). In a private UTS namespace the hostname becomes the basename of
 DIR (or --hostname).
+
+The console: with --console=interactive, read-only or passive, or with
+autopipe (the default) when stdin and stdout are terminals, the terminal on
+stdin (spawn-relay's pty) is bound over /dev/console; with pipe nothing is.
+When spawn-rootfs runs as PID 1 (under spawn-ns) it then makes a new
+session whose controlling terminal is /dev/console, taking it from the
+session that had it, and makes /dev/console its stdin, stdout and stderr:
+PROG then gets ^C and ^Z as a shell at a terminal does. Without spawn-relay
+in front, at your own terminal, pass --console=pipe, or your shell's
+terminal is taken.
 
 PROG is then looked up inside the new root, except a spawn-* program, which
 is taken from the host installation (beside spawn-rootfs, then in PATH),
@@ -59,6 +70,8 @@ var Stage = &chain.Stage{
 		&cli.StringFlag{Name: "directory", Aliases: []string{"D"}, Usage: "the OS tree `DIR` (default: the current directory)"},
 		&cli.StringFlag{Name: "hostname", Usage: "hostname in the container (default: the basename of DIR)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no informational messages"},
+		// Same name as spawn-relay's: the front door hands it to both.
+		&cli.StringFlag{Name: "console", Value: string(pty.AutoPipe), Usage: "connect the console as `MODE`: interactive, read-only, passive, pipe or autopipe"},
 	},
 	Action: run,
 }
@@ -66,6 +79,14 @@ var Stage = &chain.Stage{
 func run(c *cli.Context, prog []string) error {
 	if err := chain.NeedProg("spawn-rootfs", prog); err != nil {
 		return err
+	}
+	mode, err := pty.ParseConsole(c.String("console"))
+	if err != nil {
+		return chain.Failf("%w", err)
+	}
+	var console *os.File
+	if mode.Resolve() != pty.Pipe && pty.IsTerminal(0) {
+		console = os.Stdin
 	}
 	dir, err := Tree(c.String("directory"))
 	if err != nil {
@@ -102,7 +123,7 @@ func run(c *cli.Context, prog []string) error {
 		}
 	}
 
-	if err := Setup(dir, os.Stdin); err != nil {
+	if err := Setup(dir, console); err != nil {
 		return chain.Failf("%w", err)
 	}
 	if privateUTS {
@@ -111,6 +132,13 @@ func run(c *cli.Context, prog []string) error {
 		}
 	} else if !c.Bool("quiet") {
 		fmt.Fprintln(c.App.ErrWriter, "spawn-rootfs: not in a private UTS namespace: hostname left unchanged")
+	}
+	// PID 1 is the container's session leader: ^C and ^Z on the console
+	// reach its foreground job. The relay's session had the pty so far.
+	if console != nil && os.Getpid() == 1 {
+		if err := pty.TakeConsole("/dev/console"); err != nil {
+			return chain.Failf("%w", err)
+		}
 	}
 	if next >= 0 {
 		return chain.ExecFD(next, prog, os.Environ())
@@ -154,7 +182,7 @@ func Tree(dir string) (string, error) {
 }
 
 // Setup mounts everything in dir and switches root into it. console, when
-// a terminal, is bound over /dev/console.
+// not nil and a terminal, is bound over /dev/console.
 func Setup(dir string, console *os.File) error {
 	if err := mount.MakePrivate(); err != nil {
 		return err
@@ -173,7 +201,7 @@ func Setup(dir string, console *os.File) error {
 			return err
 		}
 	}
-	if _, err := unix.IoctlGetTermios(int(console.Fd()), unix.TCGETS); err == nil {
+	if console != nil && pty.IsTerminal(int(console.Fd())) {
 		if err := bindConsole(r, console); err != nil {
 			return err
 		}
@@ -290,9 +318,34 @@ func bindLocaltime(r *mount.Root) error {
 	return r.BindFrom("/etc/localtime", "/etc/localtime", true, 0)
 }
 
+// bindConsole binds the terminal open on console over /dev/console. That
+// descriptor was opened in the caller's mount namespace, and the kernel
+// refuses a bind from a mount of another namespace (EINVAL): the terminal
+// is opened again by its path in ours, and bound once it is proved to be
+// the same file.
 func bindConsole(r *mount.Root, console *os.File) error {
+	fdPath := fmt.Sprintf("/proc/self/fd/%d", console.Fd())
+	p, err := os.Readlink(fdPath)
+	if err != nil {
+		return fmt.Errorf("find the terminal on stdin: %w", err)
+	}
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("terminal on stdin: open %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	var want, got unix.Stat_t
+	if err := unix.Stat(fdPath, &want); err != nil {
+		return fmt.Errorf("terminal on stdin: stat: %w", err)
+	}
+	if err := unix.Fstat(fd, &got); err != nil {
+		return fmt.Errorf("terminal on stdin: stat %s: %w", p, err)
+	}
+	if got.Dev != want.Dev || got.Ino != want.Ino {
+		return fmt.Errorf("terminal on stdin: %s is another file in this mount namespace", p)
+	}
 	if err := r.CreateFile("/dev/console", 0o600); err != nil {
 		return err
 	}
-	return r.BindFrom(fmt.Sprintf("/proc/self/fd/%d", console.Fd()), "/dev/console", false, 0)
+	return r.BindFrom(fmt.Sprintf("/proc/self/fd/%d", fd), "/dev/console", false, 0)
 }
