@@ -5,9 +5,12 @@ LDFLAGS   := -s -w -X spawn/lib/chain.Version=$(VERSION)
 STAGES    := spawn spawn-relay spawn-cgroup spawn-ns spawn-rootfs spawn-caps
 BINARIES  := $(addprefix bin/,$(STAGES))
 TREE      ?= build/tree
+# A Debian bookworm tree (debootstrap --variant=minbase), built once by
+# make debian / make test-debian; make test uses it when it is there.
+DEBIAN    ?= build/debian
 export CGO_ENABLED := 0
 
-.PHONY: all build rootfs demo test test-unit test-integration bench vet clean $(BINARIES)
+.PHONY: all build deps rootfs debian demo test test-debian test-unit test-integration bench vet clean $(BINARIES)
 
 all: build
 
@@ -16,10 +19,19 @@ build: $(BINARIES)
 $(BINARIES):
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$(notdir $@)
 
+# What the tests use from Debian, installed when missing (as root).
+deps:
+	@./scripts/deps
+
 rootfs: $(TREE)/bin/busybox
 
 $(TREE)/bin/busybox:
 	./scripts/mkrootfs $(TREE)
+
+debian: $(DEBIAN)/usr/bin/apt-get
+
+$(DEBIAN)/usr/bin/apt-get:
+	./scripts/mkdebian $(DEBIAN)
 
 # A non-interactive container showing its PID, hostname, mounts and
 # capabilities (needs root).
@@ -31,9 +43,16 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
 # Unit tests need nothing; integration tests need root and a busybox tree
-# (made here, installing busybox-static when missing).
-test: build rootfs vet
-	SPAWN_BIN=$(CURDIR)/bin SPAWN_TREE=$(CURDIR)/$(TREE) $(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
+# (made here, installing busybox-static when missing). The Debian tests run
+# when the Debian tree exists (make debian); otherwise they are skipped.
+SPAWN_DEBIAN = $(if $(wildcard $(DEBIAN)/usr/bin/apt-get),$(abspath $(DEBIAN)))
+test: deps build rootfs vet
+	SPAWN_BIN=$(CURDIR)/bin SPAWN_TREE=$(CURDIR)/$(TREE) SPAWN_DEBIAN=$(SPAWN_DEBIAN) $(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
+
+# Builds the Debian tree when missing (root, a Debian mirror reachable) and
+# runs the tests that use it.
+test-debian: build rootfs debian
+	SPAWN_BIN=$(CURDIR)/bin SPAWN_TREE=$(CURDIR)/$(TREE) SPAWN_DEBIAN=$(abspath $(DEBIAN)) $(GO) test -count=1 -timeout 30m $(TESTFLAGS) -run Debian ./tests
 
 test-unit:
 	$(GO) test -count=1 -short ./...

@@ -298,40 +298,48 @@ func TestConsoleShell(t *testing.T) {
 // ^C and ^Z reach the foreground job inside, which needs the console to be
 // the controlling terminal of the container's session.
 func TestConsoleJobControl(t *testing.T) {
-	tree := newTree(t, "jobs")
-	before := snapshot(t)
-	tm := newTerm(t)
-	tm.start("spawn", "-q", "-D", tree)
-	n := strconv.Itoa(3000000 + os.Getpid())
+	for _, extra := range [][]string{nil, {"--as-pid2"}} {
+		name := "pid1"
+		if extra != nil {
+			name = "as-pid2"
+		}
+		t.Run(name, func(t *testing.T) {
+			tree := newTree(t, "jobs")
+			before := snapshot(t)
+			tm := newTerm(t)
+			tm.start(append([]string{"spawn", "-q", "-D", tree}, extra...)...)
+			n := strconv.Itoa(3000000 + os.Getpid())
 
-	tm.send("sleep " + n + "\r")
-	pid := waitProcess(t, "sleep", n)
-	tm.send("\x03")
-	tm.send("echo status=$?\r")
-	tm.expect("status=130")
-	if processState(pid) != "" {
-		t.Errorf("sleep (pid %d) still there after ^C", pid)
+			tm.send("sleep " + n + "\r")
+			pid := waitProcess(t, "sleep", n)
+			tm.send("\x03")
+			tm.send("echo status=$?\r")
+			tm.expect("status=130")
+			if processState(pid) != "" {
+				t.Errorf("sleep (pid %d) still there after ^C", pid)
+			}
+
+			tm.send("sleep " + n + "\r")
+			pid = waitProcess(t, "sleep", n)
+			tm.send("\x1a")
+			waitState(t, pid, "T", false)
+			tm.send("echo status=$?\r")
+			tm.expect("status=148")
+			tm.send("fg\r")
+			waitState(t, pid, "T", true)
+			tm.send("\x03")
+			tm.send("echo status=$?\r")
+			tm.expect("status=130")
+
+			tm.send("exit\r")
+			if code := tm.wait(); code != 0 {
+				t.Errorf("exit status = %d, want 0", code)
+			}
+			tm.checkRestored()
+			checkHost(t, before)
+			noProcess(t, tree)
+		})
 	}
-
-	tm.send("sleep " + n + "\r")
-	pid = waitProcess(t, "sleep", n)
-	tm.send("\x1a")
-	waitState(t, pid, "T", false)
-	tm.send("echo status=$?\r")
-	tm.expect("status=148")
-	tm.send("fg\r")
-	waitState(t, pid, "T", true)
-	tm.send("\x03")
-	tm.send("echo status=$?\r")
-	tm.expect("status=130")
-
-	tm.send("exit\r")
-	if code := tm.wait(); code != 0 {
-		t.Errorf("exit status = %d, want 0", code)
-	}
-	tm.checkRestored()
-	checkHost(t, before)
-	noProcess(t, tree)
 }
 
 // However the container ends, the terminal is given back as it was and

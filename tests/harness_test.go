@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	binDir   string // the built stages
-	baseTree string // a busybox tree, copied per test
+	helperDir string // test-only programs (tests/escape), static
+	binDir    string // the built stages
+	baseTree  string // a busybox tree, copied per test
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +49,22 @@ func testMain(m *testing.M) int {
 		}
 		binDir = dir
 	}
+	helpers, err := os.MkdirTemp("", "spawn-helpers-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(helpers)
+	os.Chmod(helpers, 0o755)
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", helpers+"/", "./escape")
+	build.Dir = filepath.Dir(file)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build test helpers: %v\n%s", err, out)
+		return 1
+	}
+	helperDir = helpers
 	baseTree = os.Getenv("SPAWN_TREE")
 	if os.Geteuid() == 0 {
 		leave, err := ownCgroups()

@@ -4,7 +4,10 @@ package capability
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
@@ -72,20 +75,36 @@ func Bounding(add, drop Set) Set {
 	return (Of(Retained...) | add) &^ drop
 }
 
-// Apply makes keep the bounding set of every thread and clears the
-// inheritable and ambient sets, which would otherwise hand capabilities
-// back to container root at exec whatever the bounding set says.
+// Apply makes keep the bounding set and clears the inheritable and ambient
+// sets, which would otherwise hand capabilities back to container root at
+// exec whatever the bounding set says.
+//
+// Capabilities are per thread, and only the thread that calls execve passes
+// its sets on. Apply changes the calling thread and locks the goroutine to
+// it, so the caller must exec from the same goroutine (spawn-caps does).
+// Changing every thread instead (libcap's IAB.SetProc, AllThreadsSyscall)
+// stops the world once per call: 1.3 ms here, more than the whole hop.
 func Apply(keep Set) error {
-	iab := cap.NewIAB() // inheritable and ambient start empty
+	runtime.LockOSThread()
 	for v := cap.Value(0); v < cap.MaxBits(); v++ {
-		if !keep.Has(v) {
-			if err := iab.SetVector(cap.Bound, true, v); err != nil {
-				return fmt.Errorf("drop %s from the bounding set: %w", v, err)
-			}
+		if keep.Has(v) {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(v), 0, 0, 0); err != nil {
+			return fmt.Errorf("drop %s from the bounding set: %w", v, err)
 		}
 	}
-	if err := iab.SetProc(); err != nil {
-		return fmt.Errorf("set the bounding set to %s: %w", keep, err)
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear the inheritable set: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear the ambient set: %w", err)
 	}
 	return nil
 }

@@ -82,6 +82,10 @@ func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 		Action: func(c *cli.Context) error {
 			return s.Action(c, c.Args().Slice())
 		},
+
+		// A value is one value: --setenv=A=x,y and --tmpfs=/t:mode=0700,size=1M
+		// are not cut at commas (options that take lists split them).
+		DisableSliceFlagSeparator: true,
 	}
 }
 
@@ -113,7 +117,7 @@ func (s *Stage) Main(argv []string) int {
 }
 
 func (s *Stage) run(argv []string, stdout, stderr io.Writer) int {
-	err := s.App(stdout, stderr).Run(argv)
+	err := s.App(stdout, stderr).Run(canonicalArgs(s.Flags, argv))
 	return Report(s.Name, err, stderr)
 }
 

@@ -28,6 +28,10 @@ func execError(prog string, err error) error {
 	return &Error{Code: code, Err: fmt.Errorf("exec %s: %w", prog, err)}
 }
 
+// ExecFailure is execError for a stage that executes PROG by other means
+// than Exec (a child started by hand).
+func ExecFailure(prog string, err error) error { return execError(prog, err) }
+
 // LookPath finds name the way execvp does: a name with a slash is used as
 // it is, otherwise each directory of path is tried in order. An entry that
 // exists but cannot be executed is remembered and reported (126) only when
@@ -94,25 +98,59 @@ func ExecPath(p string, argv, env []string) error {
 	return execError(argv[0], unix.Exec(p, argv, env))
 }
 
+// ExecPathFDs replaces the stage with the program at p, passing fds on as
+// descriptors 3, 4, ... (every other descriptor above 2 is closed at exec).
+func ExecPathFDs(p string, argv, env []string, fds []int) error {
+	if err := CloseExtraFDs(); err != nil {
+		return err
+	}
+	// Move the descriptors out of the way first, so that placing one never
+	// overwrites another still to be placed.
+	moved := make([]int, len(fds))
+	for i, fd := range fds {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3+len(fds))
+		if err != nil {
+			return Failf("pass descriptor %d: %w", fd, err)
+		}
+		moved[i] = nfd
+	}
+	for i, fd := range moved {
+		if err := unix.Dup3(fd, 3+i, 0); err != nil {
+			return Failf("pass descriptor %d as %d: %w", fds[i], 3+i, err)
+		}
+	}
+	return execError(argv[0], unix.Exec(p, argv, env))
+}
+
 // ExecFD replaces the stage with the program open at fd (execveat with
 // AT_EMPTY_PATH), so that a host binary runs after the root has changed.
 func ExecFD(fd int, argv, env []string) error {
 	if err := CloseExtraFDs(); err != nil {
 		return err
 	}
-	argvp, err := syscall.SlicePtrFromStrings(argv)
-	if err != nil {
-		return execError(argv[0], err)
+	var errno error
+	if p := fmt.Sprintf("/proc/self/fd/%d", fd); unix.Access(p, unix.F_OK) == nil {
+		// The same exec as execveat(fd, "", AT_EMPTY_PATH), but through
+		// syscall.Exec, which gives the next program the caller's soft
+		// RLIMIT_NOFILE back (the Go runtime raises its own to the hard
+		// limit at start).
+		errno = syscall.Exec(p, argv, env)
+	} else {
+		argvp, err := syscall.SlicePtrFromStrings(argv)
+		if err != nil {
+			return execError(argv[0], err)
+		}
+		envp, err := syscall.SlicePtrFromStrings(env)
+		if err != nil {
+			return execError(argv[0], err)
+		}
+		empty, _ := unix.BytePtrFromString("")
+		_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd),
+			uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argvp[0])),
+			uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
+		errno = e
 	}
-	envp, err := syscall.SlicePtrFromStrings(env)
-	if err != nil {
-		return execError(argv[0], err)
-	}
-	empty, _ := unix.BytePtrFromString("")
-	_, _, errno := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd),
-		uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argvp[0])),
-		uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
-	if errno == unix.ENOENT {
+	if errors.Is(errno, unix.ENOENT) {
 		// The file is open, so what is missing is its ELF interpreter,
 		// looked up inside the new root.
 		return &Error{Code: ExitCannotExec, Err: fmt.Errorf("exec %s: %w (a dynamically linked binary needs its interpreter inside the tree: build with CGO_ENABLED=0)", argv[0], errno)}

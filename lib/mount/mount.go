@@ -122,8 +122,12 @@ func (r *Root) open(p string, flags uint64) (int, error) {
 		Flags:   flags | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	}
+	rel := strings.TrimLeft(p, "/")
+	if rel == "" {
+		rel = "."
+	}
 	for {
-		fd, err := unix.Openat2(r.fd, strings.TrimPrefix(p, "/"), &how)
+		fd, err := unix.Openat2(r.fd, rel, &how)
 		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
@@ -172,20 +176,80 @@ func (r *Root) Exists(p string) bool {
 	return err == nil
 }
 
-// MkdirAll creates p and its missing parents inside the tree.
+// Resolve follows p inside the tree the way the kernel does with
+// RESOLVE_IN_ROOT (symlinks, absolute or relative, and "..", never above
+// the tree's root) and returns the in-tree path it leads to, free of
+// symlinks. From the first component that does not exist on, the rest is
+// kept as written: it is what MkdirAll and CreateFile are to make. A
+// symlink to a missing path thus leads to where its target is to be made,
+// inside the tree, as nspawn's chase does.
+func (r *Root) Resolve(p string) (string, error) {
+	todo := strings.Split(p, "/")
+	cur, links := "/", 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, c)
+		st, err := r.Lstat(next)
+		if errors.Is(err, unix.ENOENT) {
+			return path.Join(append([]string{next}, todo...)...), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			cur = next
+			continue
+		}
+		if links++; links > 40 {
+			return "", &fs.PathError{Op: "resolve", Path: r.HostPath(p), Err: unix.ELOOP}
+		}
+		target, err := r.Readlink(next)
+		if err != nil {
+			return "", err
+		}
+		if path.IsAbs(target) {
+			cur = "/"
+		}
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	return cur, nil
+}
+
+// MkdirAll creates p and its missing parents inside the tree, following
+// symlinks inside the tree (see Resolve).
 func (r *Root) MkdirAll(p string, mode uint32) error {
-	p = path.Clean("/" + p)
+	resolved, err := r.Resolve(p)
+	if err != nil {
+		return err
+	}
+	return r.mkdirAll(resolved, mode)
+}
+
+// mkdirAll creates the components of p, a resolved path, that are missing.
+func (r *Root) mkdirAll(p string, mode uint32) error {
 	if p == "/" {
 		return nil
 	}
-	if st, err := r.Stat(p); err == nil {
+	st, err := r.Lstat(p)
+	if err == nil {
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return &fs.PathError{Op: "mkdir", Path: r.HostPath(p), Err: unix.ENOTDIR}
 		}
 		return nil
 	}
+	if !errors.Is(err, unix.ENOENT) {
+		return err
+	}
 	dir, base := path.Split(p)
-	if err := r.MkdirAll(dir, 0o755); err != nil {
+	if err := r.mkdirAll(path.Clean(dir), 0o755); err != nil {
 		return err
 	}
 	fd, err := r.Open(dir)
@@ -200,10 +264,17 @@ func (r *Root) MkdirAll(p string, mode uint32) error {
 }
 
 // CreateFile creates an empty regular file at p (a bind-mount target) if
-// nothing is there.
+// nothing is there, following symlinks inside the tree (see Resolve).
 func (r *Root) CreateFile(p string, mode uint32) error {
-	dir, base := path.Split(path.Clean("/" + p))
-	if err := r.MkdirAll(dir, 0o755); err != nil {
+	resolved, err := r.Resolve(p)
+	if err != nil {
+		return err
+	}
+	dir, base := path.Split(resolved)
+	if base == "" {
+		return nil // the root
+	}
+	if err := r.mkdirAll(path.Clean(dir), 0o755); err != nil {
 		return err
 	}
 	fd, err := r.Open(dir)
@@ -211,12 +282,14 @@ func (r *Root) CreateFile(p string, mode uint32) error {
 		return err
 	}
 	defer unix.Close(fd)
-	nfd, err := unix.Openat(fd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	// O_EXCL: whatever is there already is left alone (an open for writing
+	// would block on a FIFO); the mount resolves it in the tree.
+	nfd, err := unix.Openat(fd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EISDIR) {
-			return nil // something is there already; the mount resolves it in the tree
+		if errors.Is(err, unix.EEXIST) {
+			return nil
 		}
-		return &fs.PathError{Op: "create", Path: r.HostPath(p), Err: err}
+		return &fs.PathError{Op: "create", Path: r.HostPath(resolved), Err: err}
 	}
 	return unix.Close(nfd)
 }
@@ -231,6 +304,20 @@ func (r *Root) Mknod(p string, mode uint32, dev uint64) error {
 	defer unix.Close(fd)
 	if err := unix.Mknodat(fd, base, mode, int(dev)); err != nil {
 		return &fs.PathError{Op: "mknod", Path: r.HostPath(p), Err: err}
+	}
+	return nil
+}
+
+// Remove removes the file p inside the tree.
+func (r *Root) Remove(p string) error {
+	dir, base := path.Split(path.Clean("/" + p))
+	fd, err := r.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Unlinkat(fd, base, 0); err != nil {
+		return &fs.PathError{Op: "remove", Path: r.HostPath(p), Err: err}
 	}
 	return nil
 }
@@ -308,7 +395,11 @@ func (r *Root) Remount(p string, flags uintptr) error {
 	return nil
 }
 
-func procFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+func procFD(fd int) string { return ProcFD(fd) }
+
+// ProcFD is the /proc/self/fd path that names descriptor fd, usable as a
+// mount source or target.
+func ProcFD(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // MakePrivate stops mount events crossing between the container's mount
 // namespace and the host's in either direction; pivot_root also refuses
@@ -320,7 +411,7 @@ func MakePrivate() error {
 // SwitchRoot makes the tree (a mount point) the root of this mount
 // namespace: pivot_root and a lazy unmount of the old root, which leaves no
 // path back to the host. Where pivot_root is impossible (an initramfs root
-// cannot be pivoted) it falls back to MS_MOVE + chroot.
+// cannot be pivoted) it falls back to MoveRoot.
 func (r *Root) SwitchRoot() error {
 	if err := unix.Fchdir(r.fd); err != nil {
 		return fmt.Errorf("chdir %s: %w", r.Dir, err)
@@ -332,11 +423,8 @@ func (r *Root) SwitchRoot() error {
 			return fmt.Errorf("detach the old root: %w", err)
 		}
 	case errors.Is(err, unix.EINVAL):
-		if merr := Mount(".", "/", "", unix.MS_MOVE, ""); merr != nil {
+		if merr := r.MoveRoot(); merr != nil {
 			return fmt.Errorf("pivot_root %s: %v, and the fallback failed: %w", r.Dir, err, merr)
-		}
-		if err := unix.Chroot("."); err != nil {
-			return fmt.Errorf("chroot %s: %w", r.Dir, err)
 		}
 	default:
 		return fmt.Errorf("pivot_root %s: %w", r.Dir, err)
@@ -345,4 +433,120 @@ func (r *Root) SwitchRoot() error {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
+}
+
+// InsidePath checks p as a path inside the tree given on a command line:
+// absolute, with no ".." (the kernel would keep it inside the tree, but a
+// path that means to leave the tree is a mistake or an attack either way).
+// It returns p cleaned.
+func InsidePath(p string) (string, error) {
+	if !path.IsAbs(p) {
+		return "", fmt.Errorf("%s: not an absolute path", p)
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("%s: \"..\" is not allowed in a path inside the tree", p)
+		}
+	}
+	return path.Clean(p), nil
+}
+
+// ReadOnly makes the mount at p read-only, with the mounts below it when
+// recursive (mount_setattr; before Linux 5.12, the top mount only).
+func (r *Root) ReadOnly(p string, recursive bool) error {
+	fd, err := r.Open(p)
+	if err != nil {
+		return &Error{Target: p, Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY, Err: err}
+	}
+	defer unix.Close(fd)
+	flags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	err = unix.MountSetattr(fd, "", flags, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	if errors.Is(err, unix.ENOSYS) {
+		return r.Remount(p, unix.MS_RDONLY)
+	}
+	if err != nil {
+		return &Error{Target: p, Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY, Err: err}
+	}
+	return nil
+}
+
+// Readlink reads the symlink at p inside the tree.
+func (r *Root) Readlink(p string) (string, error) {
+	dir, base := path.Split(path.Clean("/" + p))
+	fd, err := r.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(fd, base, buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: r.HostPath(p), Err: err}
+	}
+	return string(buf[:n]), nil
+}
+
+// WriteFile puts a regular file holding data at p inside the tree,
+// replacing whatever file or symlink is there in one rename, so that the
+// payload never sees a half-written file. p's directory must exist.
+func (r *Root) WriteFile(p string, data []byte, mode uint32) error {
+	dir, base := path.Split(path.Clean("/" + p))
+	dfd, err := r.open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	tmp := fmt.Sprintf(".#%s.spawn-%d", base, unix.Getpid())
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return &fs.PathError{Op: "create", Path: r.HostPath(path.Join(dir, tmp)), Err: err}
+	}
+	werr := writeAll(fd, data)
+	if werr == nil {
+		werr = unix.Fchmod(fd, mode) // the umask applied at creation
+	}
+	if cerr := unix.Close(fd); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = unix.Renameat(dfd, tmp, dfd, base)
+	}
+	if werr != nil {
+		unix.Unlinkat(dfd, tmp, 0)
+		return &fs.PathError{Op: "write", Path: r.HostPath(p), Err: werr}
+	}
+	return nil
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// MoveRoot is the root switch where pivot_root is impossible: the tree is
+// moved over / and chrooted into. The old root stays reachable underneath
+// for a process with CAP_SYS_ADMIN, so this is the fallback only.
+func (r *Root) MoveRoot() error {
+	if err := unix.Fchdir(r.fd); err != nil {
+		return fmt.Errorf("chdir %s: %w", r.Dir, err)
+	}
+	if err := Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+		return err
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot %s: %w", r.Dir, err)
+	}
+	return unix.Chdir("/")
 }

@@ -145,6 +145,11 @@ func Session(master *os.File) int {
 // its stdin, stdout and stderr. The terminal is taken from any session
 // that has it (which needs CAP_SYS_ADMIN), so call it only where that
 // session is ours: a pty made for us, never the caller's own terminal.
+//
+// A process group leader cannot make a session (setsid fails with EPERM).
+// When the terminal is already its controlling terminal, it keeps the
+// session it is in: spawn-ns --as-pid2 starts PID 2 as such a leader, in a
+// group it makes the terminal's foreground group.
 func TakeConsole(path string) error {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -155,14 +160,15 @@ func TakeConsole(path string) error {
 			unix.Close(fd)
 		}
 	}()
-	// EPERM: already a process group leader (so possibly a session
-	// leader, e.g. of the session the terminal belongs to); TIOCSCTTY
-	// below then says whether the terminal can be ours.
-	if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
+	if _, err := unix.Setsid(); err == nil {
+		if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 1); err != nil {
+			return fmt.Errorf("make %s the controlling terminal: %w", path, err)
+		}
+	} else if !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("new session: %w", err)
-	}
-	if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 1); err != nil {
-		return fmt.Errorf("make %s the controlling terminal: %w", path, err)
+	} else if _, err := unix.IoctlGetInt(fd, unix.TIOCGSID); err != nil {
+		// TIOCGSID answers only for one's own controlling terminal.
+		return fmt.Errorf("new session for %s: a process group leader cannot make one, and %s is not its controlling terminal", path, path)
 	}
 	for target := 0; target <= 2; target++ {
 		if target == fd {

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"spawn/lib/capability"
 	"spawn/lib/chain"
@@ -26,12 +28,27 @@ sets; with -u it becomes USER, looked up in the tree's /etc/passwd and
 saved), creating the home directory (and its parents) owned by the user,
 and gives the user /dev/console, if there is one (the relay's pty), so that
 a payload that is not root can reopen its terminal.
+
 The payload's environment is built from nothing: PATH, TERM (the caller's),
-HOME, USER, LOGNAME and container=spawn.
+HOME, USER, LOGNAME, container=spawn, and container_uuid when spawn-rootfs
+--uuid put one in spawn-caps's environment; then each -E/--setenv, in
+order, replacing any of these. -E NAME=VALUE sets NAME; a bare -E NAME
+passes on the value NAME has in spawn-caps's environment (the caller's,
+through the chain), and nothing when it has none.
 
 Without PROG it runs the user's login shell from passwd as a login shell
-(argv[0] "-sh"), in the home directory. With -u, the payload starts in the
-home directory; otherwise in /.
+(argv[0] "-sh"). The payload starts in --chdir=DIR if given (absolute; it
+must exist inside the container and be reachable by the user), else with -u
+or without PROG in the home directory, else in /.
+
+  --umask=MASK            the payload's umask, octal (default 0022, as nspawn)
+  --rlimit=RLIMIT_X=SOFT[:HARD]
+                          a resource limit for the payload: RLIMIT_NOFILE or
+                          nofile, nproc, core, as, ... (all 16); values are
+                          numbers or "infinity"; one value sets both limits.
+                          Set before the user switch, so the hard limit may
+                          also be raised. Repeatable. Limits not named are
+                          the caller's.
 
 Retained by default: CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID
 IPC_OWNER KILL LEASE LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_RAW
@@ -39,26 +56,32 @@ SETGID SETFCAP SETPCAP SETUID SYS_ADMIN SYS_CHROOT SYS_NICE SYS_PTRACE
 SYS_TTY_CONFIG. Capability names are accepted as CAP_SYS_ADMIN or sys_admin,
 comma-separated, or "all".
 
-Exit status: 125 if spawn-caps failed; 126/127 if PROG could not be executed
-or found; otherwise it is PROG.
+Exit status: 125 if spawn-caps failed (a bad option, an unknown user, a
+--chdir that does not exist); 126/127 if PROG could not be executed or
+found; otherwise it is PROG.
 
-Example:
-  spawn-caps -u builder --drop-capability=sys_admin -- make -C /src`
+Examples:
+  spawn-caps -u builder --drop-capability=sys_admin -- make -C /src
+  spawn-caps -E CC=gcc -E HOME --chdir=/src --rlimit=nofile=1024:4096 -- ./configure`
 
 // Stage is spawn-caps.
 var Stage = &chain.Stage{
 	Name:        "spawn-caps",
 	Usage:       "reduce capabilities, become USER, and exec PROG with a clean environment",
 	Description: description,
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER` (name or number) from the tree's /etc/passwd"},
 		&cli.StringSliceFlag{Name: "capability", Usage: "also keep `CAPS` in the bounding set (comma list, or all)"},
 		&cli.StringSliceFlag{Name: "drop-capability", Usage: "drop `CAPS` from the bounding set (comma list, or all)"},
-	},
+		&cli.StringSliceFlag{Name: "setenv", Aliases: []string{"E"}, Usage: "set `NAME=VALUE` in the payload's environment (a bare NAME: the caller's value)"},
+		&cli.StringFlag{Name: "chdir", Usage: "the payload's working directory `DIR` (absolute, inside the container)"},
+		&cli.StringFlag{Name: "umask", Value: "0022", Usage: "the payload's umask `MASK` (octal)"},
+		&cli.StringSliceFlag{Name: "rlimit", Usage: "resource limit `RLIMIT_X=SOFT[:HARD]` (e.g. nofile=1024:4096, core=infinity)"},
+	}, hardenFlags...),
 	Action: run,
 }
 
-func run(c *cli.Context, prog []string) error {
+func run(c *cli.Context, args []string) error {
 	add, err := capList(c, "capability")
 	if err != nil {
 		return err
@@ -67,9 +90,45 @@ func run(c *cli.Context, prog []string) error {
 	if err != nil {
 		return err
 	}
+	extra, err := setenv(c.StringSlice("setenv"), os.LookupEnv)
+	if err != nil {
+		return chain.Failf("%w", err)
+	}
+	cwd := ""
+	if c.IsSet("chdir") {
+		if cwd, err = checkChdir(c.String("chdir")); err != nil {
+			return chain.Failf("%w", err)
+		}
+	}
+	mask, err := parseUmask(c.String("umask"))
+	if err != nil {
+		return chain.Failf("%w", err)
+	}
+	var limits []rlimit
+	for _, w := range c.StringSlice("rlimit") {
+		l, err := parseRlimit(w)
+		if err != nil {
+			return chain.Failf("%w", err)
+		}
+		limits = append(limits, l)
+	}
+	prog, err := filter(c)
+	if err != nil {
+		return err
+	}
+	if err := notDumpable(); err != nil {
+		return err
+	}
 	u, err := user(c.String("user"))
 	if err != nil {
 		return chain.Failf("%w", err)
+	}
+	if cwd != "" {
+		// Missing is found before anything is changed; whether the user
+		// may enter it, once we are the user.
+		if _, err := os.Stat(cwd); err != nil {
+			return chain.Failf("--chdir=%s: %w", c.String("chdir"), errors.Unwrap(err))
+		}
 	}
 	if err := makeHome(u); err != nil {
 		return chain.Failf("%w", err)
@@ -77,32 +136,61 @@ func run(c *cli.Context, prog []string) error {
 	if err := ownConsole(u); err != nil {
 		return chain.Failf("%w", err)
 	}
+	// Before the capabilities go: raising a hard limit needs
+	// CAP_SYS_RESOURCE.
+	for _, l := range limits {
+		if err := l.apply(); err != nil {
+			return chain.Failf("%w", err)
+		}
+	}
 	if err := capability.Apply(capability.Bounding(add, drop)); err != nil {
 		return chain.Failf("%w", err)
+	}
+	if err := lockdown(c.Bool("no-new-privileges"), prog); err != nil {
+		return err
 	}
 	if err := become(u); err != nil {
 		return chain.Failf("%w", err)
 	}
-	env := Environment(u, os.Getenv("TERM"))
-	argv, cwd := prog, "/"
-	if len(prog) == 0 {
+	env := merge(append(Environment(u, os.Getenv("TERM")), containerUUID()...), extra)
+	if cwd == "" {
+		cwd = "/"
+		if len(args) == 0 || c.IsSet("user") {
+			cwd = u.Home
+		}
+	}
+	// As the user: a directory the user cannot enter is an error here, not
+	// a surprise in the payload.
+	if err := os.Chdir(cwd); err != nil {
+		what := "chdir " + cwd
+		if c.IsSet("chdir") {
+			what = "--chdir=" + c.String("chdir")
+		}
+		return chain.Failf("%s: %w", what, errors.Unwrap(err))
+	}
+	if err := checkCwd(); err != nil {
+		return err
+	}
+	unix.Umask(mask)
+	if len(args) == 0 {
 		shell := u.Shell
 		if shell == "" {
 			shell = "/bin/sh"
 		}
-		argv, cwd = []string{"-" + filepath.Base(shell)}, u.Home
-		if err := os.Chdir(cwd); err != nil {
-			return chain.Failf("chdir %s: %w", cwd, errors.Unwrap(err))
+		return chain.ExecPath(shell, []string{"-" + filepath.Base(shell)}, env)
+	}
+	return chain.Exec(args, env, lookupPath(env))
+}
+
+// lookupPath is the PATH PROG is looked up in: the payload's own, which
+// -E PATH=... may have changed.
+func lookupPath(env []string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
+			return v
 		}
-		return chain.ExecPath(shell, argv, env)
 	}
-	if c.IsSet("user") {
-		cwd = u.Home
-	}
-	if err := os.Chdir(cwd); err != nil {
-		return chain.Failf("chdir %s: %w", cwd, errors.Unwrap(err))
-	}
-	return chain.Exec(argv, env, chain.DefaultPath)
+	return chain.DefaultPath
 }
 
 func capList(c *cli.Context, flag string) (capability.Set, error) {

@@ -21,11 +21,36 @@ ignores signals it has no handler for), and exits with PID 1's status, or
 128+N when PID 1 was killed by signal N. If spawn-ns dies, PID 1 is killed
 with it, and with PID 1 the whole namespace.
 
+With -a/--as-pid2, PID 1 is a minimal init (spawn-ns itself, from the host:
+the tree needs nothing of ours) and PROG runs as PID 2. The init reaps every
+process orphaned in the namespace, forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+SIGUSR1 and SIGUSR2 to PROG, and exits with PROG's status (128+N if PROG was
+killed by signal N) as soon as PROG ends; whatever else still runs in the
+namespace is then killed by the kernel. PROG gets its own process group (the
+terminal's foreground group when the caller's was), default signal
+dispositions and an empty signal mask. Use it for payloads that are not
+written to be PID 1: shells, build tools, test suites that leave orphans.
+The init's root and working directory are the caller's root until PROG
+switches root (spawn-rootfs's pivot_root moves them into the tree): it holds
+nothing open on the host's file systems.
+
+--kill-signal=SIG is what PID 1 gets when spawn-ns receives SIGTERM, SIGINT
+or SIGHUP (default SIGKILL: the container ends at once). An init that shuts
+down in order on a signal wants that signal instead; with --as-pid2, SIGTERM
+lets PROG clean up:
+  spawn-ns --as-pid2 --kill-signal=SIGTERM -- spawn-rootfs -D /srv/tree -- \
+    spawn-caps -- sh -c 'trap "echo bye; exit 0" TERM; while :; do sleep 1; done'
+  kill -TERM <pid of spawn-ns>     # prints bye, spawn-ns exits 0
+
+With -D DIR, spawn-ns holds a lock on the tree while the container runs:
+exclusive (a second container on DIR fails "busy"), or shared with
+--read-only, -x or --volatile, which do not write to DIR.
+
 The mount namespace starts as a copy of the caller's; nothing is mounted or
 changed in it here (that is spawn-rootfs's step).
 
-Exit status: PID 1's; 125 if spawn-ns failed; 126/127 if PROG could not be
-executed or found.
+Exit status: PID 1's (with --as-pid2, PROG's); 125 if spawn-ns failed;
+126/127 if PROG could not be executed or found.
 
 Example:
   spawn-ns --private-network -- spawn-rootfs -D /srv/tree -- spawn-caps -- sh`
@@ -35,16 +60,22 @@ var Stage = &chain.Stage{
 	Name:        "spawn-ns",
 	Usage:       "run PROG as PID 1 of new PID, mount, UTS, IPC (and network) namespaces",
 	Description: description,
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.BoolFlag{Name: "private-network", Usage: "also a new network namespace with only lo, up"},
 		&cli.StringFlag{Name: "kill-signal", Value: "SIGKILL", Usage: "signal PID 1 gets when spawn-ns receives SIGTERM, SIGINT or SIGHUP"},
+		&cli.BoolFlag{Name: "as-pid2", Aliases: []string{"a"}, Usage: "run a minimal init as PID 1 and PROG as PID 2"},
 		// Set on our own re-exec as PID 1 inside the new namespaces.
 		&cli.BoolFlag{Name: "pid1", Hidden: true},
-	},
+		// Set on the second exec of PID 1 with --as-pid2: the init itself.
+		&cli.BoolFlag{Name: "stub-init", Hidden: true},
+	}, lockFlags...),
 	Action: run,
 }
 
 func run(c *cli.Context, prog []string) error {
+	if c.Bool("stub-init") {
+		return stubInit()
+	}
 	if err := chain.NeedProg("spawn-ns", prog); err != nil {
 		return err
 	}
@@ -58,6 +89,9 @@ func run(c *cli.Context, prog []string) error {
 	if err := chain.NeedRoot("creating namespaces"); err != nil {
 		return err
 	}
+	if err := lockTree(c); err != nil {
+		return err
+	}
 	cmd, err := chain.NewCmd(prog)
 	if err != nil {
 		return err
@@ -65,13 +99,23 @@ func run(c *cli.Context, prog []string) error {
 	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
 	if c.Bool("private-network") {
 		flags |= unix.CLONE_NEWNET
+	}
+	if c.Bool("private-network") || c.Bool("as-pid2") {
 		// lo can only be brought up from inside the new network namespace
-		// and before PROG runs: start ourselves there as PID 1 first.
+		// and before PROG runs, and the init must be PID 1: start ourselves
+		// there as PID 1 first.
 		self, err := os.Executable()
 		if err != nil {
 			return chain.Failf("find own executable: %w", err)
 		}
-		cmd.Args = append([]string{"spawn-ns", "--pid1", "--private-network", "--"}, prog...)
+		args := []string{"spawn-ns", "--pid1"}
+		if c.Bool("private-network") {
+			args = append(args, "--private-network")
+		}
+		if c.Bool("as-pid2") {
+			args = append(args, "--as-pid2")
+		}
+		cmd.Args = append(append(args, "--"), prog...)
 		cmd.Path = self
 	}
 	cmd.SysProcAttr.Cloneflags = flags
@@ -92,6 +136,9 @@ func pid1(c *cli.Context, prog []string) error {
 		if err := namespace.LoopbackUp(); err != nil {
 			return chain.Failf("%w", err)
 		}
+	}
+	if c.Bool("as-pid2") {
+		return execInit(prog)
 	}
 	return chain.Exec(prog, os.Environ(), os.Getenv("PATH"))
 }
