@@ -392,9 +392,9 @@ func TestConsoleRestored(t *testing.T) {
 	}
 }
 
-// spawn-relay alone: when it fails after making the terminal raw (PROG
-// cannot be executed), the terminal is restored and the failure is one
-// line; without -q it says how to kill the container.
+// spawn-relay alone: when it fails (PROG cannot be executed), the failure
+// is one line and the terminal is as it was; without -q it first says how
+// to kill the container.
 func TestConsoleRelayFailure(t *testing.T) {
 	requireRoot(t)
 	bad := filepath.Join(t.TempDir(), "not-a-program")

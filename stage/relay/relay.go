@@ -164,16 +164,12 @@ func (r *relay) run(prog []string) (int, error) {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	interactive := r.mode == pty.Interactive
-	if interactive && r.stdinTTY {
-		if !r.quiet {
-			fmt.Fprintln(r.stderr, "spawn-relay: press ^] three times within 1s to kill the container")
-		}
-		state, err := pty.MakeRaw(0)
-		if err != nil {
-			return 0, chain.Failf("stdin: %w", err)
-		}
-		defer state.Restore()
+	raw := interactive && r.stdinTTY
+	if raw && !r.quiet {
+		fmt.Fprintln(r.stderr, "spawn-relay: press ^] three times within 1s to kill the container")
 	}
+	var state *pty.State
+	defer func() { state.Restore() }()
 
 	var dst io.Writer = os.Stdout
 	if r.mode == pty.Passive {
@@ -192,6 +188,19 @@ func (r *relay) run(prog []string) (int, error) {
 			// and everything it started have gone: no EIO, no end.
 			peer.Close()
 			peerOpen = false
+			// Child.Run forwards SIGTERM, SIGINT and SIGHUP while PROG
+			// runs (it is catching them by now); these stay caught after
+			// PROG has gone too, so that one arriving while the output
+			// drains cannot end the relay with the terminal raw. Raw mode
+			// starts only here for the same reason: before, such a signal
+			// still kills the relay the default way, harmlessly.
+			signal.Notify(make(chan os.Signal, 1), chain.Forwarded...)
+			if raw {
+				var err error
+				if state, err = pty.MakeRaw(0); err != nil {
+					return chain.Failf("stdin: %w", err)
+				}
+			}
 			go r.output(dst, drained)
 			if interactive {
 				go r.input()
