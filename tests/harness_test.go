@@ -77,6 +77,33 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
+// removeStale removes the empty cgroups of test runs that died before
+// removing their own (a test binary killed by its timeout): tests-PID whose
+// PID is gone, with the spawn-* cgroups below it that nothing uses any more.
+func removeStale(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		pid, ok := strings.CutPrefix(e.Name(), "tests-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue
+		}
+		stale := filepath.Join(dir, e.Name())
+		var dirs []string
+		filepath.WalkDir(stale, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			syscall.Rmdir(dirs[i]) // fails, harmlessly, where processes remain
+		}
+	}
+}
+
 // testCgroups are the cgroups this test run moved itself into, one per
 // hierarchy. Containers create theirs below them, so concurrent test runs
 // on one machine never see each other's cgroups.
@@ -86,6 +113,9 @@ func ownCgroups() (leave func(), err error) {
 	hs, err := cgroups.Detect()
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range hs {
+		removeStale(h.Dir())
 	}
 	name := fmt.Sprintf("tests-%d", os.Getpid())
 	leave = func() {

@@ -9,13 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -150,144 +147,120 @@ func Detect() ([]Hierarchy, error) {
 	return Parse(mi, cg)
 }
 
-// Group is a cgroup this process created.
-type Group struct {
-	Hierarchy
-	Dir string
+// Layout is how a machine's cgroup hierarchies are arranged.
+type Layout int
+
+const (
+	None    Layout = iota // no cgroup hierarchy mounted
+	Unified               // cgroup v2 only
+	Hybrid                // cgroup2 (usually at /sys/fs/cgroup/unified) beside v1 controllers
+	Legacy                // v1 only
+)
+
+func (l Layout) String() string {
+	return [...]string{"none", "unified (cgroup v2)", "hybrid (cgroup v1 controllers and cgroup2)", "legacy (cgroup v1)"}[l]
 }
 
-// Create makes the cgroup name below the caller's own.
-func (h Hierarchy) Create(name string) (*Group, error) {
-	dir := filepath.Join(h.Dir(), name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create cgroup %s: %w", dir, unwrapPath(err))
-	}
-	g := &Group{Hierarchy: h, Dir: dir}
-	if h.Version == 1 && h.Has("cpuset") {
-		// A v1 cpuset cgroup starts with no CPUs and no memory nodes and
-		// refuses tasks (ENOSPC) until given some: inherit the parent's.
-		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			v, err := os.ReadFile(filepath.Join(h.Dir(), f))
-			if err == nil {
-				err = g.Write(f, strings.TrimSpace(string(v)))
-			}
-			if err != nil {
-				unix.Rmdir(dir)
-				return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
-			}
+// LayoutOf tells the layout from the hierarchies Parse found.
+func LayoutOf(hs []Hierarchy) Layout {
+	var v1, v2 bool
+	for _, h := range hs {
+		if h.Version == 2 {
+			v2 = true
+		} else {
+			v1 = true
 		}
 	}
-	return g, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+	switch {
+	case v1 && v2:
+		return Hybrid
+	case v2:
+		return Unified
+	case v1:
+		return Legacy
 	}
-	return err
+	return None
 }
 
-// Open returns a descriptor of the cgroup directory (for CLONE_INTO_CGROUP).
-func (g *Group) Open() (int, error) {
-	fd, err := unix.Open(g.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// V2 returns the cgroup2 hierarchy among hs.
+func V2(hs []Hierarchy) (Hierarchy, bool) {
+	for _, h := range hs {
+		if h.Version == 2 {
+			return h, true
+		}
+	}
+	return Hierarchy{}, false
+}
+
+// V1 returns the v1 hierarchy carrying controller (or "name=X").
+func V1(hs []Hierarchy, controller string) (Hierarchy, bool) {
+	for _, h := range hs {
+		if h.Version == 1 && h.Has(controller) {
+			return h, true
+		}
+	}
+	return Hierarchy{}, false
+}
+
+// Available lists the v2 controllers the caller's cgroup can hand to its
+// children (its cgroup.controllers). On a hybrid machine it is usually
+// empty: the controllers are bound to v1.
+func (h Hierarchy) Available() ([]string, error) {
+	p := filepath.Join(h.Dir(), "cgroup.controllers")
+	data, err := os.ReadFile(p)
 	if err != nil {
-		return -1, fmt.Errorf("open cgroup %s: %w", g.Dir, err)
+		return nil, fmt.Errorf("read %s: %w", p, unwrapPath(err))
 	}
-	return fd, nil
+	return strings.Fields(string(data)), nil
 }
 
-// Write writes value to the cgroup's control file.
-func (g *Group) Write(file, value string) error {
-	p := filepath.Join(g.Dir, file)
-	if err := os.WriteFile(p, []byte(value), 0); err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, p, unwrapPath(err))
+// Enable enables v2 controllers for the children of the caller's cgroup
+// (cgroup.subtree_control), where they are not already.
+func (h Hierarchy) Enable(controllers []string) error {
+	p := filepath.Join(h.Dir(), "cgroup.subtree_control")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p, unwrapPath(err))
+	}
+	on := strings.Fields(string(data))
+	for _, c := range controllers {
+		if contains(on, c) {
+			continue
+		}
+		if err := writeFile(p, "+"+c); err != nil {
+			if errors.Is(err, unix.EBUSY) {
+				// The "no internal processes" rule: a non-root cgroup that
+				// has processes of its own cannot enable domain controllers
+				// for its children.
+				return fmt.Errorf("enable the %s controller in %s: the cgroup has processes of its own, and cgroup v2 then refuses controllers below it; run from a cgroup without other processes (or from the root cgroup)", c, p)
+			}
+			return err
+		}
 	}
 	return nil
 }
 
-// Add moves process pid (0: the caller) into the cgroup.
-func (g *Group) Add(pid int) error {
-	return g.Write("cgroup.procs", strconv.Itoa(pid))
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
-// Procs lists the processes in the cgroup.
-func (g *Group) Procs() ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.procs"))
+// writeFile writes value to an existing control file in one write, as
+// cgroupfs wants (no O_CREAT, no O_TRUNC).
+func writeFile(p, value string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(value)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("write %q to %s: %w", value, p, unwrapPath(err))
 	}
-	var pids []int
-	for _, f := range strings.Fields(string(data)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids, nil
-}
-
-// Kill kills everything left in the cgroup and waits, at most timeout, for
-// it to be empty. reap is called between rounds so that a caller that is
-// the processes' (sub)reaper can collect them.
-func (g *Group) Kill(timeout time.Duration, reap func()) error {
-	if g.Version == 2 {
-		// cgroup.kill (Linux 5.14) kills every process at once, including
-		// ones forked while we would be iterating.
-		if err := g.Write("cgroup.kill", "1"); err == nil {
-			return g.waitEmpty(timeout, reap, false)
-		}
-	}
-	return g.waitEmpty(timeout, reap, true)
-}
-
-func (g *Group) waitEmpty(timeout time.Duration, reap func(), kill bool) error {
-	deadline := time.Now().Add(timeout)
-	delay := 100 * time.Microsecond
-	for {
-		pids, err := g.Procs()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return fmt.Errorf("list processes in %s: %w", g.Dir, unwrapPath(err))
-		}
-		if len(pids) == 0 {
-			return nil
-		}
-		if kill {
-			for _, pid := range pids {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		if reap != nil {
-			reap()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("cgroup %s: processes %v still running after SIGKILL for %v", g.Dir, pids, timeout)
-		}
-		time.Sleep(delay)
-		if delay < 10*time.Millisecond {
-			delay *= 2
-		}
-	}
-}
-
-// Remove removes the (empty) cgroup. A cgroup whose last process has just
-// exited can still be busy for a moment, so EBUSY is retried until timeout.
-func (g *Group) Remove(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	delay := 100 * time.Microsecond
-	for {
-		err := unix.Rmdir(g.Dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup %s: %w", g.Dir, err)
-		}
-		time.Sleep(delay)
-		if delay < 10*time.Millisecond {
-			delay *= 2
-		}
-	}
+	return nil
 }

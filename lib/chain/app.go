@@ -53,6 +53,10 @@ type Stage struct {
 	Usage       string // one line
 	Description string // the doc text shown by --help
 	Flags       []cli.Flag
+	// Actions names the boolean flags that make the stage do a job of its
+	// own instead of running PROG (spawn-cgroup --cleanup): the front door
+	// runs the stage alone for them, not the chain.
+	Actions []string
 	// Action runs the stage with its parsed options and PROG ARGS.
 	Action func(c *cli.Context, prog []string) error
 }

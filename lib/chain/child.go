@@ -19,8 +19,11 @@ type Child struct {
 	// Signal maps a forwarded signal to the one the child gets; nil
 	// forwards it unchanged.
 	Signal func(os.Signal) syscall.Signal
-	// Started runs after the child is started and before signals are
-	// forwarded or the child is waited for.
+	// Prepare runs on the thread that forks the child, just before the
+	// fork: what it changes about that thread (its v1 cgroups, say) the
+	// child inherits. Started runs after the child is started, on the same
+	// thread, before signals are forwarded or the child is waited for.
+	Prepare func() error
 	Started func(pid int) error
 }
 
@@ -49,6 +52,11 @@ func (c *Child) Run() (int, error) {
 	c.Cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := CloseExtraFDs(); err != nil {
 		return 0, err
+	}
+	if c.Prepare != nil {
+		if err := c.Prepare(); err != nil {
+			return 0, err
+		}
 	}
 	if err := c.Cmd.Start(); err != nil {
 		return 0, execError(filepath.Base(c.Cmd.Path), err)

@@ -76,8 +76,16 @@ func hidden(f cli.Flag) bool {
 }
 
 // Compose is the chain's argv for these options and PROG ARGS; stage
-// programs are named by path(name).
+// programs are named by path(name). A stage's action option (a job of its
+// own, such as spawn-cgroup --cleanup) makes it that stage alone.
 func Compose(c *cli.Context, prog []string, path func(string) (string, error)) ([]string, error) {
+	for _, s := range Chain {
+		for _, a := range s.Actions {
+			if c.Bool(a) {
+				return composeAlone(c, s, a, prog, path)
+			}
+		}
+	}
 	var argv []string
 	for i, s := range Chain {
 		p, err := path(s.Name)
@@ -95,6 +103,34 @@ func Compose(c *cli.Context, prog []string, path func(string) (string, error)) (
 		}
 	}
 	return append(argv, prog...), nil
+}
+
+// composeAlone is the argv that runs stage s alone for its action option:
+// with its own options, no PROG and no other stage's options.
+func composeAlone(c *cli.Context, s *chain.Stage, action string, prog []string, path func(string) (string, error)) ([]string, error) {
+	if len(prog) > 0 {
+		return nil, chain.Failf("--%s runs no program, but one was given: %q", action, prog[0])
+	}
+	own := map[string]bool{}
+	for _, f := range s.Flags {
+		own[f.Names()[0]] = true
+	}
+	for _, f := range stageFlags() {
+		if n := f.Names()[0]; c.IsSet(n) && !own[n] {
+			return nil, chain.Failf("--%s runs %s alone: option --%s does not apply to it", action, s.Name, n)
+		}
+	}
+	p, err := path(s.Name)
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{p}
+	for _, f := range s.Flags {
+		if !hidden(f) {
+			argv = append(argv, render(c, f)...)
+		}
+	}
+	return argv, nil
 }
 
 // render spells a set option for the stage: "-D DIR" where it has a

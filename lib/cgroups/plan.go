@@ -1,0 +1,201 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Plan is where a container's cgroup is made: one cgroup in each hierarchy
+// it uses, and which of them carries each controller it needs.
+type Plan struct {
+	Hierarchies []Hierarchy    // cgroup2 first
+	Enable      []string       // controllers to enable below the caller's cgroup2 cgroup
+	on          map[string]int // controller -> index in Hierarchies
+}
+
+// On returns the hierarchy that carries controller for the container.
+func (p *Plan) On(controller string) (Hierarchy, bool) {
+	i, ok := p.on[controller]
+	if !ok {
+		return Hierarchy{}, false
+	}
+	return p.Hierarchies[i], true
+}
+
+func (p *Plan) use(h Hierarchy) int {
+	for i, x := range p.Hierarchies {
+		if x.Mount == h.Mount {
+			return i
+		}
+	}
+	p.Hierarchies = append(p.Hierarchies, h)
+	return len(p.Hierarchies) - 1
+}
+
+// Select plans a container's cgroup among the hierarchies hs (as Detect
+// returns them) for the controllers it needs ("memory", "pids", "cpu";
+// "devices" for the v1 devices controller).
+//
+// cgroup2 is always used where mounted: it tracks the container's
+// processes and kills them with cgroup.kill, and carries the BPF device
+// program. v1 name=systemd is used where mounted, so that the container has
+// its own cgroup where systemd-era tools look. A controller is taken from
+// cgroup2 where the caller's cgroup offers it (cgroup.controllers), else
+// from the v1 hierarchy that has it. Without cgroup2, the v1 freezer is
+// used where mounted, to stop forks while the container is killed.
+func Select(hs []Hierarchy, controllers []string) (*Plan, error) {
+	p := &Plan{on: map[string]int{}}
+	v2, hasV2 := V2(hs)
+	var offered []string
+	if hasV2 {
+		p.use(v2)
+		var err error
+		if offered, err = v2.Available(); err != nil {
+			return nil, err
+		}
+	}
+	if h, ok := V1(hs, "name=systemd"); ok {
+		p.use(h)
+	}
+	for _, c := range controllers {
+		// devices and freezer are v1 controllers only: cgroup2 has a BPF
+		// hook and a built-in freezer instead.
+		if hasV2 && c != "devices" && c != "freezer" && contains(offered, c) {
+			p.on[c] = 0
+			if !contains(p.Enable, c) {
+				p.Enable = append(p.Enable, c)
+			}
+			continue
+		}
+		h, ok := V1(hs, c)
+		if !ok {
+			return nil, noController(c, v2, hasV2, offered)
+		}
+		p.on[c] = p.use(h)
+	}
+	if !hasV2 {
+		if h, ok := V1(hs, "freezer"); ok {
+			p.on["freezer"] = p.use(h)
+		}
+	}
+	if len(p.Hierarchies) == 0 {
+		// Legacy v1 without name=systemd or a freezer: any hierarchy we
+		// are in still tracks the container's processes.
+		for _, h := range hs {
+			p.use(h)
+			break
+		}
+	}
+	if len(p.Hierarchies) == 0 {
+		return nil, errors.New("no cgroup hierarchy is mounted (neither cgroup2 nor a v1 hierarchy in /proc/self/mountinfo)")
+	}
+	return p, nil
+}
+
+func noController(c string, v2 Hierarchy, hasV2 bool, offered []string) error {
+	if !hasV2 {
+		return fmt.Errorf("no %s controller: no v1 hierarchy has it and cgroup2 is not mounted", c)
+	}
+	list := strings.Join(offered, " ")
+	if list == "" {
+		list = "none"
+	}
+	return fmt.Errorf("no %s controller: neither %s/cgroup.controllers (%s) nor a v1 hierarchy has it", c, v2.Dir(), list)
+}
+
+// Set is a container's cgroup in each hierarchy of its plan.
+type Set struct {
+	Plan   *Plan
+	Groups []*Group // as Plan.Hierarchies
+}
+
+// Create makes the cgroup name below the caller's own in every hierarchy of
+// the plan, enabling the plan's cgroup2 controllers first, and locks each
+// (see Group.Lock). On failure, nothing is left created.
+func (p *Plan) Create(name string) (*Set, error) {
+	s := &Set{Plan: p}
+	if len(p.Enable) > 0 {
+		if err := p.Hierarchies[0].Enable(p.Enable); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range p.Hierarchies {
+		g, err := h.Create(name)
+		if err == nil {
+			s.Groups = append(s.Groups, g)
+			err = g.Lock()
+		}
+		if err != nil {
+			s.Remove(time.Second)
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// On returns the container's cgroup that carries controller.
+func (s *Set) On(controller string) *Group {
+	if i, ok := s.Plan.on[controller]; ok {
+		return s.Groups[i]
+	}
+	return nil
+}
+
+// V2 returns the container's cgroup2 cgroup, if it has one.
+func (s *Set) V2() *Group {
+	if len(s.Groups) > 0 && s.Groups[0].Version == 2 {
+		return s.Groups[0]
+	}
+	return nil
+}
+
+// V1 returns the container's v1 cgroups.
+func (s *Set) V1() []*Group {
+	var v1 []*Group
+	for _, g := range s.Groups {
+		if g.Version == 1 {
+			v1 = append(v1, g)
+		}
+	}
+	return v1
+}
+
+// Apply writes the limits, each to the cgroup carrying its controller, in
+// its v2 or v1 form.
+func (s *Set) Apply(limits []Limit) error {
+	for _, l := range limits {
+		g := s.On(l.Controller())
+		if g == nil {
+			return fmt.Errorf("%s: no %s controller planned", l.File, l.Controller())
+		}
+		writes := [][2]string{{l.File, l.String()}}
+		if g.Version == 1 {
+			writes = l.V1()
+		}
+		for _, w := range writes {
+			if err := g.Write(w[0], w[1]); err != nil {
+				return fmt.Errorf("%s=%s: %w", l.File, l.String(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Kill kills every process in the container's cgroups (see Kill).
+func (s *Set) Kill(timeout time.Duration, reap func()) error {
+	return Kill(s.Groups, timeout, reap)
+}
+
+// Remove removes the container's cgroups, each bottom-up, and returns the
+// first failure.
+func (s *Set) Remove(timeout time.Duration) error {
+	var first error
+	for i := len(s.Groups) - 1; i >= 0; i-- {
+		if err := s.Groups[i].Remove(timeout); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
