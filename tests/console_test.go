@@ -350,33 +350,41 @@ func TestConsoleRestored(t *testing.T) {
 		end  func(t *testing.T, tm *term, marker string)
 		code int
 		says string
+		opts []string
 	}{
 		{"exit", func(t *testing.T, tm *term, marker string) {
-			tm.send("x")
-		}, 5, ""},
+			tm.send("x\r")
+		}, 5, "", nil},
 		{"pid1-killed", func(t *testing.T, tm *term, marker string) {
 			syscall.Kill(containerInit(t, marker), syscall.SIGKILL)
-		}, 137, ""},
+		}, 137, "", nil},
 		{"relay-sigterm", func(t *testing.T, tm *term, marker string) {
 			tm.cmd.Process.Signal(syscall.SIGTERM)
-		}, 137, ""},
+		}, 137, "", nil},
 		{"relay-sighup", func(t *testing.T, tm *term, marker string) {
 			tm.cmd.Process.Signal(syscall.SIGHUP)
-		}, 137, ""},
+		}, 137, "", nil},
 		{"relay-sigint", func(t *testing.T, tm *term, marker string) {
 			tm.cmd.Process.Signal(syscall.SIGINT)
-		}, 137, ""},
+		}, 137, "", nil},
 		{"escape", func(t *testing.T, tm *term, marker string) {
 			tm.send("\x1d\x1d\x1d")
-		}, 137, "killing the container"},
+		}, 137, "killing the container", nil},
+		// PID 2 cannot lead a session, so the relay's child still leads the
+		// pty's: the end must still go through the chain, leaving nothing.
+		{"escape-as-pid2", func(t *testing.T, tm *term, marker string) {
+			tm.send("\x1d\x1d\x1d")
+		}, 137, "killing the container", []string{"--as-pid2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tree := newTree(t, "restore")
 			before := snapshot(t)
 			tm := newTerm(t)
 			marker := "marker-" + tc.name
-			// PID 1 waits for one typed byte, and on it exits 5.
-			tm.start("spawn", "-q", "-D", tree, "--", "sh", "-c", "echo ready; read -n 1 x; exit 5", marker)
+			// PID 1 waits for a typed line (^] bytes, passed on as typed,
+			// do not end it), and on it exits 5.
+			args := append([]string{"spawn", "-q", "-D", tree}, tc.opts...)
+			tm.start(append(args, "--", "sh", "-c", "echo ready; read x; exit 5", marker)...)
 			tm.expect("ready")
 			tc.end(t, tm, marker)
 			if code := tm.wait(); code != tc.code {

@@ -324,7 +324,11 @@ func (r *relay) endOfInput(last byte) {
 // the pty, which is PROG itself or, in the full chain, the container's
 // PID 1 (it took the pty as /dev/console). Killing PID 1 rather than our
 // direct child lets the resident stages in between clean up (spawn-cgroup
-// removes its cgroup). Should that not end PROG, PROG gets SIGKILL.
+// removes its cgroup). Where our direct child still leads the session
+// (PROG alone, or with --as-pid2, where PID 2 cannot start a session of its
+// own) it gets SIGTERM instead, which the resident stages turn into the
+// container's end and clean up after. Should that not end PROG within two
+// seconds, PROG gets SIGKILL.
 func (r *relay) kill() {
 	nl := "\n"
 	if pty.IsTerminal(2) {
@@ -332,8 +336,7 @@ func (r *relay) kill() {
 	}
 	fmt.Fprintf(r.stderr, "%sspawn-relay: ^] pressed three times within 1s: killing the container%s", nl, nl)
 	if err := r.killSession(); err != nil {
-		r.cmd.Kill()
-		return
+		r.cmd.Signal(syscall.SIGTERM)
 	}
 	time.AfterFunc(2*time.Second, func() {
 		if !r.exited.Load() {
@@ -345,8 +348,8 @@ func (r *relay) kill() {
 
 func (r *relay) killSession() error {
 	sid := pty.Session(r.master)
-	if sid <= 0 || sid == os.Getpid() {
-		return errors.New("no session")
+	if sid <= 0 || sid == os.Getpid() || sid == r.cmd.Pid {
+		return errors.New("no session beyond our child's")
 	}
 	// The session leader is ours only while it still has the pty: pin it
 	// with a pidfd and check again, so a reused PID is never hit.
