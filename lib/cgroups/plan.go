@@ -40,8 +40,10 @@ func (p *Plan) use(h Hierarchy) int {
 //
 // cgroup2 is always used where mounted: it tracks the container's
 // processes and kills them with cgroup.kill, and carries the BPF device
-// program. v1 name=systemd is used where mounted, so that the container has
-// its own cgroup where systemd-era tools look. A controller is taken from
+// program. Without cgroup2, v1 name=systemd is used where mounted, to track
+// the container's processes. (On a hybrid machine cgroup2 does that already,
+// and moving a thread into a v1 cgroup costs an RCU grace period: 8 ms of
+// every start here.) A controller is taken from
 // cgroup2 where the caller's cgroup offers it (cgroup.controllers), else
 // from the v1 hierarchy that has it. Without cgroup2, the v1 freezer is
 // used where mounted, to stop forks while the container is killed.
@@ -56,7 +58,7 @@ func Select(hs []Hierarchy, controllers []string) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if h, ok := V1(hs, "name=systemd"); ok {
+	if h, ok := V1(hs, "name=systemd"); ok && !hasV2 {
 		p.use(h)
 	}
 	for _, c := range controllers {

@@ -26,7 +26,9 @@ the capability bounding set to the retain list below (adjusted with
 --capability and --drop-capability) and clears the inheritable and ambient
 sets; with -u it becomes USER, looked up in the tree's /etc/passwd and
 /etc/group (supplementary groups, then gid, then uid: real, effective and
-saved), creating the home directory (and its parents) owned by the user.
+saved), creating the home directory (and its parents) owned by the user,
+and gives the user /dev/console, if there is one (the relay's pty), so that
+a payload that is not root can reopen its terminal.
 
 The payload's environment is built from nothing: PATH, TERM (the caller's),
 HOME, USER, LOGNAME, container=spawn, and container_uuid when spawn-rootfs
@@ -132,6 +134,9 @@ func run(c *cli.Context, args []string) error {
 	if err := makeHome(u); err != nil {
 		return chain.Failf("%w", err)
 	}
+	if err := ownConsole(u); err != nil {
+		return chain.Failf("%w", err)
+	}
 	// Before the capabilities go: raising a hard limit needs
 	// CAP_SYS_RESOURCE.
 	for _, l := range limits {
@@ -229,6 +234,28 @@ func makeHome(u *passwd.User) error {
 	}
 	if err := os.Chown(u.Home, u.UID, u.GID); err != nil {
 		return fmt.Errorf("chown home %s to %d:%d: %w", u.Home, u.UID, u.GID, errors.Unwrap(err))
+	}
+	return nil
+}
+
+// ownConsole gives /dev/console (bound there by spawn-rootfs; absent
+// without a terminal) to a user other than root; its group (tty) stays.
+func ownConsole(u *passwd.User) error {
+	const console = "/dev/console"
+	if u.UID == 0 {
+		return nil
+	}
+	st, err := os.Stat(console)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", console, errors.Unwrap(err))
+	}
+	if st.Mode()&fs.ModeCharDevice == 0 {
+		return nil
+	}
+	if err := os.Chown(console, u.UID, -1); err != nil {
+		return fmt.Errorf("chown %s to uid %d: %w", console, u.UID, errors.Unwrap(err))
 	}
 	return nil
 }

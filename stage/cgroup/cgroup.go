@@ -29,9 +29,9 @@ SIGTERM, SIGINT and SIGHUP are forwarded to PROG.
 
 Hierarchies. The layout is detected, not assumed: pure cgroup v2, hybrid
 (cgroup2 at /sys/fs/cgroup/unified, controllers on v1) or legacy v1. The
-cgroup is made in cgroup2 where it is mounted, in the v1 name=systemd
-hierarchy where that is mounted, and in each v1 controller hierarchy a limit
-or the device policy needs (on v1 without cgroup2, also the freezer's).
+cgroup is made in cgroup2 where it is mounted (else in the v1 name=systemd
+hierarchy, and the freezer's), and in each v1 controller hierarchy a limit
+or the device policy needs.
 A controller is taken from cgroup2 where the caller's cgroup offers it
 (enabling it in the caller's cgroup.subtree_control, which cgroup v2 allows
 only when the caller's cgroup has no other processes), else from v1. On
