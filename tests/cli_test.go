@@ -78,6 +78,9 @@ func TestCLIUsageErrors(t *testing.T) {
 			{[]string{"--private-network=maybe", "x"}, []string{"maybe", "private-network"}},
 		}},
 		{"spawn-relay", []usage{
+			{[]string{"--console"}, []string{"option --console needs a value"}},
+			{[]string{"-q", "--console"}, []string{"option --console needs a value"}},
+			{[]string{"-qZ", "x"}, []string{"unknown option -Z"}},
 			{nil, []string{"no program given"}},
 			{[]string{"--"}, []string{"no program given"}},
 		}},

@@ -55,12 +55,12 @@ func printed(t *testing.T, args ...string) []string {
 
 func TestPrint(t *testing.T) {
 	dir := fakeStages(t)
-	// chainOf is the chain with these options for spawn-cgroup, spawn-ns,
-	// spawn-rootfs and spawn-caps, and PROG ARGS.
-	chainOf := func(cgroup, ns, rootfs, caps []string, prog ...string) []string {
-		argv := []string{dir + "/spawn-relay", "--"}
-		for i, opts := range [][]string{cgroup, ns, rootfs, caps} {
-			argv = append(append(append(argv, dir+"/"+Chain[i+1].Name), opts...), "--")
+	// chainOf is the chain with these options for spawn-relay,
+	// spawn-cgroup, spawn-ns, spawn-rootfs and spawn-caps, and PROG ARGS.
+	chainOf := func(relay, cgroup, ns, rootfs, caps []string, prog ...string) []string {
+		var argv []string
+		for i, opts := range [][]string{relay, cgroup, ns, rootfs, caps} {
+			argv = append(append(append(argv, dir+"/"+Chain[i].Name), opts...), "--")
 		}
 		if len(prog) == 0 {
 			return argv[:len(argv)-1]
@@ -77,37 +77,37 @@ func TestPrint(t *testing.T) {
 		want []string
 	}{
 		// No PROG: spawn-caps runs the login shell.
-		{nil, chainOf(none, none, none, none)},
-		{o("--"), chainOf(none, none, none, none)},
-		{o("sh"), chainOf(none, none, none, none, "sh")},
-		{o("--", "sh", "-c", "exit 7"), chainOf(none, none, none, none, "sh", "-c", "exit 7")},
+		{nil, chainOf(none, none, none, none, none)},
+		{o("--"), chainOf(none, none, none, none, none)},
+		{o("sh"), chainOf(none, none, none, none, none, "sh")},
+		{o("--", "sh", "-c", "exit 7"), chainOf(none, none, none, none, none, "sh", "-c", "exit 7")},
 		// Each option goes to the stages that take it.
 		{o("-D", "/srv/t", "-u", "alice", "--private-network", "--", "id"),
-			chainOf(none, o("--private-network", "-D", "/srv/t"), o("-D", "/srv/t"), o("-u", "alice"), "id")},
+			chainOf(none, none, o("--private-network", "-D", "/srv/t"), o("-D", "/srv/t"), o("-u", "alice"), "id")},
 		{o("--name", "c1", "--kill-signal", "TERM", "--hostname", "h1", "-q",
 			"--capability", "sys_time", "--capability=net_admin,mknod", "--drop-capability", "all", "id"),
-			chainOf(o("--name=c1", "-q"), o("--kill-signal=TERM"), o("--hostname=h1", "-q"),
+			chainOf(o("-q"), o("--name=c1", "-q"), o("--kill-signal=TERM"), o("--hostname=h1", "-q"),
 				o("--capability=sys_time", "--capability=net_admin,mknod", "--drop-capability=all"), "id")},
 		{o("--directory=/srv/t", "--user=1000", "--quiet", "id"),
-			chainOf(o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), o("-u", "1000"), "id")},
+			chainOf(o("-q"), o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), o("-u", "1000"), "id")},
 		// getopt spellings.
-		{o("-qD/srv/t", "-ualice", "id"), chainOf(o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), o("-u", "alice"), "id")},
-		{o("-qD", "/srv/t", "id"), chainOf(o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), none, "id")},
-		{o("-D", "-q", "x"), chainOf(none, o("-D", "-q"), o("-D", "-q"), none, "x")},
+		{o("-qD/srv/t", "-ualice", "id"), chainOf(o("-q"), o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), o("-u", "alice"), "id")},
+		{o("-qD", "/srv/t", "id"), chainOf(o("-q"), o("-q"), o("-D", "/srv/t"), o("-D", "/srv/t", "-q"), none, "id")},
+		{o("-D", "-q", "x"), chainOf(none, none, o("-D", "-q"), o("-D", "-q"), none, "x")},
 		// A false boolean is not passed on.
-		{o("--private-network=false", "--quiet=false", "id"), chainOf(none, none, none, none, "id")},
+		{o("--private-network=false", "--quiet=false", "id"), chainOf(none, none, none, none, none, "id")},
 		// Options stop at PROG; "--" is PROG's own after that.
-		{o("ls", "-D", "/x", "--", "-q"), chainOf(none, none, none, none, "ls", "-D", "/x", "--", "-q")},
-		{o("--", "-D", "/x"), chainOf(none, none, none, none, "-D", "/x")},
-		{o("--", "--", "x"), chainOf(none, none, none, none, "--", "x")},
-		{o("--", "--print"), chainOf(none, none, none, none, "--print")},
+		{o("ls", "-D", "/x", "--", "-q"), chainOf(none, none, none, none, none, "ls", "-D", "/x", "--", "-q")},
+		{o("--", "-D", "/x"), chainOf(none, none, none, none, none, "-D", "/x")},
+		{o("--", "--", "x"), chainOf(none, none, none, none, none, "--", "x")},
+		{o("--", "--print"), chainOf(none, none, none, none, none, "--print")},
 		// help and h are programs.
-		{o("help"), chainOf(none, none, none, none, "help")},
-		{o("h", "x"), chainOf(none, none, none, none, "h", "x")},
+		{o("help"), chainOf(none, none, none, none, none, "help")},
+		{o("h", "x"), chainOf(none, none, none, none, none, "h", "x")},
 		// Values and PROG ARGS survive sh whatever they hold.
 		{append(o("-D", "/srv/my tree's", "--hostname", "a b", "--", "echo"), awkward...),
-			chainOf(none, o("-D", "/srv/my tree's"), o("-D", "/srv/my tree's", "--hostname=a b"), none, append(o("echo"), awkward...)...)},
-		{o("-u", "#1", "--hostname", "#h", "x"), chainOf(none, none, o("--hostname=#h"), o("-u", "#1"), "x")},
+			chainOf(none, none, o("-D", "/srv/my tree's"), o("-D", "/srv/my tree's", "--hostname=a b"), none, append(o("echo"), awkward...)...)},
+		{o("-u", "#1", "--hostname", "#h", "x"), chainOf(none, none, none, o("--hostname=#h"), o("-u", "#1"), "x")},
 	} {
 		if got := printed(t, tc.args...); !slices.Equal(got, tc.want) {
 			t.Errorf("spawn --print %q ran\n%q\nwant\n%q", tc.args, got, tc.want)
