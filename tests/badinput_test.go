@@ -39,6 +39,7 @@ func TestBadInput(t *testing.T) {
 		{"DIR a file", []string{"-D", tree + "/etc/passwd", "true"}, "", []string{tree + "/etc/passwd", "not a directory"}},
 		{"unknown user", []string{"-D", tree, "-u", "nosuch", "true"}, "spawn-caps", []string{`"nosuch"`, "unknown user"}},
 		{"unknown uid", []string{"-D", tree, "-u", "4242", "true"}, "spawn-caps", []string{`"4242"`, "unknown user"}},
+		{"empty user", []string{"-D", tree, "-u", "", "true"}, "spawn-caps", []string{"-u", "empty user"}},
 		{"unknown capability", []string{"-D", tree, "--capability=sys_admin,bogus", "true"}, "spawn-caps", []string{`"bogus"`, "--capability"}},
 		{"unknown capability to drop", []string{"-D", tree, "--drop-capability", "CAP_NOPE", "true"}, "spawn-caps", []string{`"CAP_NOPE"`, "--drop-capability"}},
 		{"hostname too long", []string{"-D", tree, "--hostname", strings.Repeat("x", 65), "true"}, "spawn-rootfs", []string{strings.Repeat("x", 65)}},

@@ -94,6 +94,7 @@ func TestCLIUsageErrors(t *testing.T) {
 			{[]string{"--kill-signal"}, []string{"option --kill-signal needs a value"}},
 			{nil, []string{"no program given"}},
 			{[]string{"--kill-signal", "SIGBOGUS", "x"}, []string{"--kill-signal", `"SIGBOGUS"`}},
+			{[]string{"--pid1", "x"}, []string{"--pid1", "spawn-ns's own"}},
 		}},
 		{"spawn-rootfs", []usage{
 			{[]string{"-D"}, []string{"option -D needs a value"}},

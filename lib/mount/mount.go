@@ -77,6 +77,9 @@ func (e *Error) Error() string {
 	if e.Data != "" {
 		opts += "," + e.Data
 	}
+	if what == "" { // a remount or a propagation change names no source
+		return fmt.Sprintf("mount on %s (%s): %v", e.Target, opts, e.Err)
+	}
 	return fmt.Sprintf("mount %s on %s (%s): %v", what, e.Target, opts, e.Err)
 }
 

@@ -120,6 +120,9 @@ func run(c *cli.Context, args []string) error {
 	if err := notDumpable(); err != nil {
 		return err
 	}
+	if c.IsSet("user") && c.String("user") == "" {
+		return chain.Failf("-u: empty user name")
+	}
 	u, err := user(c.String("user"))
 	if err != nil {
 		return chain.Failf("%w", err)
