@@ -320,3 +320,57 @@ func TestAttackHostBinaryExe(t *testing.T) {
 		t.Fatalf("%s changed on the host", bin("spawn-ns"))
 	}
 }
+
+func TestNoNewPrivileges(t *testing.T) {
+	tree := newTree(t, "nnp")
+	for _, tc := range []struct {
+		opts []string
+		want string
+	}{
+		{nil, "0"},
+		{[]string{"--no-new-privileges"}, "1"},
+		{[]string{"--no-new-privileges", "-u", "alice"}, "1"},
+	} {
+		r := spawn(t, tree, append(tc.opts, "--", "sh", "-c", "grep NoNewPrivs /proc/self/status")...)
+		if got := strings.Fields(r.Stdout); len(got) != 2 || got[1] != tc.want {
+			t.Errorf("with %v: %q, want NoNewPrivs %s (stderr %s)", tc.opts, r.Stdout, tc.want, r.Stderr)
+		}
+	}
+}
+
+// TestTreeShared: read-only and ephemeral containers share a tree; a
+// container that writes it waits its turn (busy) while they run.
+func TestTreeShared(t *testing.T) {
+	tree := newTree(t, "shared")
+	before := snapshot(t)
+	hold := func(opts ...string) (stop func()) {
+		cmd := command(t, append(append([]string{bin("spawn"), "-q", "-D", tree}, opts...), "--", "sh", "-c", "echo ready; read x; exit 0")...)
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line := make([]byte, 6)
+		if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
+			t.Fatalf("container %v: read %q, %v", opts, line, err)
+		}
+		return func() {
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("container %v: %v", opts, err)
+			}
+		}
+	}
+	stop := hold("--read-only")
+	if r := spawn(t, tree, "--read-only", "--", "true"); r.Code != 0 {
+		t.Errorf("a second --read-only container = exit %d, %s; want 0", r.Code, r.Stderr)
+	}
+	if r := spawn(t, tree, "-x", "--", "true"); r.Code != 0 {
+		t.Errorf("an --ephemeral container beside a --read-only one = exit %d, %s; want 0", r.Code, r.Stderr)
+	}
+	if r := spawn(t, tree, "--", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "busy") {
+		t.Errorf("a writing container beside a --read-only one = exit %d, %q; want 125, busy", r.Code, r.Stderr)
+	}
+	stop()
+	checkHost(t, before)
+}
