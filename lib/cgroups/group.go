@@ -24,7 +24,33 @@ type Group struct {
 
 // Create makes the cgroup name below the caller's own.
 func (h Hierarchy) Create(name string) (*Group, error) {
-	dir := filepath.Join(h.Dir(), name)
+	return create(h, h.Dir(), name)
+}
+
+// Sub makes the cgroup name below g.
+//
+// On v1, a child cgroup starts from its parent's state: the devices
+// controller copies the parent's exceptions into it and never lets it
+// allow more than the parent, and the cpuset and memory fix-ups below are
+// taken from g.
+func (g *Group) Sub(name string) (*Group, error) {
+	if g.Version == 1 && g.Has("memory") {
+		// Kernels before 5.16 could leave a v1 memory cgroup
+		// non-hierarchical (use_hierarchy 0): a limit on g would then not
+		// bound what is charged below it. Newer ones are always
+		// hierarchical and read 1 here.
+		p := filepath.Join(g.Dir, "memory.use_hierarchy")
+		if v, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(v)) == "0" {
+			if err := writeFile(p, "1"); err != nil {
+				return nil, fmt.Errorf("create cgroup %s: %w", filepath.Join(g.Dir, name), err)
+			}
+		}
+	}
+	return create(g.Hierarchy, g.Dir, name)
+}
+
+func create(h Hierarchy, parent, name string) (*Group, error) {
+	dir := filepath.Join(parent, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", dir, unwrapPath(err))
 	}
@@ -33,7 +59,7 @@ func (h Hierarchy) Create(name string) (*Group, error) {
 		// A v1 cpuset cgroup starts with no CPUs and no memory nodes and
 		// refuses tasks (ENOSPC) until given some: inherit the parent's.
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			v, err := os.ReadFile(filepath.Join(h.Dir(), f))
+			v, err := os.ReadFile(filepath.Join(parent, f))
 			if err == nil {
 				err = g.Write(f, strings.TrimSpace(string(v)))
 			}

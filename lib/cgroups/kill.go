@@ -115,11 +115,18 @@ func alive(groups []*Group, self int) ([]int, string) {
 func freeze(groups []*Group) (thaw func()) {
 	var undo []func()
 	for _, g := range groups {
+		if g.Version != 2 {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(g.Dir, "cgroup.kill")); err == nil {
+			// cgroup.kill has done it all: nothing to freeze, in v1
+			// either.
+			return func() {}
+		}
+	}
+	for _, g := range groups {
 		switch {
 		case g.Version == 2:
-			if _, err := os.Stat(filepath.Join(g.Dir, "cgroup.kill")); err == nil {
-				continue
-			}
 			if g.Write("cgroup.freeze", "1") == nil {
 				undo = append(undo, func() { g.Write("cgroup.freeze", "0") })
 			}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -109,12 +111,25 @@ var Stage = &chain.Stage{
 		// bpf (the default where cgroup2 is mounted) or v1. For tests of
 		// the v1 path on hybrid machines.
 		&cli.StringFlag{Name: "device-mechanism", Hidden: true},
+		// Test hooks, which the attack tests use to show what each defence
+		// closes: payload-cgroup runs PROG in the cgroup that carries the
+		// policy and the limits instead of one below it; every-hierarchy
+		// makes cgroups only in the hierarchies a limit or the policy
+		// needs (and cgroup2 and name=systemd). Hidden, and never passed
+		// on by spawn.
+		&cli.StringSliceFlag{Name: "unsafe-disable", Hidden: true},
 	},
 	// --cleanup is a job of its own: the front door runs spawn-cgroup
 	// alone for it.
 	Actions: []string{"cleanup"},
 	Action:  run,
 }
+
+// payloadName is the cgroup below the container's where PROG runs (the
+// name systemd-nspawn gives it too). The container's cgroup itself holds
+// no process: it carries the limits and the device policy, out of reach of
+// what runs below it.
+const payloadName = "payload"
 
 // How long leftovers may take to die, and an emptied cgroup to be
 // removable.
@@ -139,6 +154,8 @@ type options struct {
 	memoryMax string        // as given, for the out-of-memory message
 	rules     devices.Rules // nil: no device policy
 	mechanism string        // "", "bpf" or "v1"
+	flat      bool          // PROG in the cgroup itself (test hook)
+	needed    bool          // only the hierarchies needed (test hook)
 }
 
 func parse(c *cli.Context) (*options, error) {
@@ -185,6 +202,16 @@ func parse(c *cli.Context) (*options, error) {
 	default:
 		return nil, chain.Failf("--device-mechanism=%s: want bpf or v1", o.mechanism)
 	}
+	for _, d := range c.StringSlice("unsafe-disable") {
+		switch d {
+		case "payload-cgroup":
+			o.flat = true
+		case "every-hierarchy":
+			o.needed = true
+		default:
+			return nil, chain.Failf("--unsafe-disable=%q: want payload-cgroup or every-hierarchy", d)
+		}
+	}
 	return o, nil
 }
 
@@ -222,13 +249,23 @@ func run(c *cli.Context, prog []string) error {
 	if err != nil {
 		return err
 	}
+	payload := set
+	if !o.flat {
+		// After the policy: a v1 devices cgroup takes its parent's
+		// exceptions when it is made, and refuses "a" once it has
+		// children.
+		if payload, err = set.Nest(payloadName); err != nil {
+			set.Remove(removeTimeout)
+			return chain.Failf("%w", err)
+		}
+	}
 	select {
 	case s := <-early:
 		set.Remove(removeTimeout)
 		return chain.Status(128 + int(s.(syscall.Signal)))
 	default:
 	}
-	return runIn(set, cmd, o, early)
+	return runIn(set, payload, cmd, o, early)
 }
 
 // setUp detects the hierarchies, creates the container's cgroups, and
@@ -300,7 +337,11 @@ func setUp(o *options) (*cgroups.Set, error) {
 }
 
 func create(hs []cgroups.Hierarchy, controllers []string, o *options) (*cgroups.Set, error) {
-	plan, err := cgroups.Select(hs, controllers)
+	sel := cgroups.Select
+	if o.needed {
+		sel = cgroups.SelectNeeded
+	}
+	plan, err := sel(hs, controllers)
 	if err != nil {
 		return nil, chain.Failf("%w", err)
 	}
@@ -315,9 +356,9 @@ func create(hs []cgroups.Hierarchy, controllers []string, o *options) (*cgroups.
 	return set, nil
 }
 
-// runIn runs the child in the container's cgroups, then empties and
-// removes them.
-func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) error {
+// runIn runs the child in payload (the cgroups below the container's, or
+// set itself), then empties and removes set and everything below it.
+func runIn(set, payload *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) error {
 	child := &chain.Child{Cmd: cmd}
 	// Child.Run forwards signals from just before the fork on; one that
 	// came earlier (since run's own handler) goes to the child as soon as
@@ -343,7 +384,7 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 		forwardEarly(pid)
 		return nil
 	}
-	if g := set.V2(); g != nil {
+	if g := payload.V2(); g != nil {
 		fd, err := g.Open()
 		if err != nil {
 			set.Remove(removeTimeout)
@@ -355,7 +396,7 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = fd
 	}
-	v1 := set.V1()
+	v1 := payload.V1()
 	var stepOut func() error
 	if len(v1) > 0 {
 		// v1 has no CLONE_INTO_CGROUP. The child inherits the cgroups of
@@ -400,6 +441,9 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 	if runErr != nil && stepOut != nil {
 		stepOut()
 	}
+	// memory.events is hierarchical, and v1's oom_control is summed over
+	// the tree: the container's cgroup counts the kills in payload and
+	// below.
 	var oom int64
 	if g := set.On("memory"); g != nil {
 		oom, _ = g.OOMKills()
@@ -436,7 +480,9 @@ func warnf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "spawn-cgroup: "+format+"\n", args...)
 }
 
-// cleanup removes the stale spawn-* cgroups below the caller's own.
+// cleanup removes the stale spawn-* cgroups below the caller's own. A
+// container has one in every hierarchy, under one name: they are taken
+// together, so that a container is left alone, emptied or reported once.
 func cleanup(force, quiet bool) error {
 	if err := chain.NeedRoot("removing cgroups"); err != nil {
 		return err
@@ -445,41 +491,75 @@ func cleanup(force, quiet bool) error {
 	if err != nil {
 		return chain.Failf("find cgroup hierarchies: %w", err)
 	}
-	var failed error
+	var names []string
+	byName := map[string][]*cgroups.Group{}
 	for _, g := range cgroups.Stale(hs, "spawn-") {
-		if err := g.TryLockExclusive(); err != nil {
-			if errors.Is(err, unix.EWOULDBLOCK) {
-				continue // its spawn-cgroup is alive
+		n := filepath.Base(g.Dir)
+		if byName[n] == nil {
+			names = append(names, n)
+		}
+		byName[n] = append(byName[n], g)
+	}
+	var failed error
+	fail := func(err error) {
+		if failed == nil {
+			failed = err
+		}
+	}
+	for _, n := range names {
+		var locked []*cgroups.Group
+		unlock := func() {
+			for _, g := range locked {
+				g.Unlock()
 			}
-			if !errors.Is(err, unix.ENOENT) && failed == nil {
-				failed = chain.Failf("lock cgroup %s: %w", g.Dir, err)
+		}
+		alive := false
+		for _, g := range byName[n] {
+			err := g.TryLockExclusive()
+			switch {
+			case err == nil:
+				locked = append(locked, g)
+			case errors.Is(err, unix.EWOULDBLOCK):
+				alive = true // its spawn-cgroup is alive
+			case !errors.Is(err, unix.ENOENT):
+				fail(chain.Failf("lock cgroup %s: %w", g.Dir, err))
 			}
+		}
+		if alive || len(locked) == 0 {
+			unlock()
 			continue
 		}
-		if pids := g.TreeProcs(); len(pids) > 0 {
-			if !force {
-				warnf("%s: %d %s still in it %v; left in place (--force kills them)", g.Dir, len(pids), plural(int64(len(pids))), pids)
-				g.Unlock()
-				continue
-			}
-			if err := g.Kill(killTimeout, nil); err != nil {
-				warnf("%v", err)
-				g.Unlock()
-				if failed == nil {
-					failed = chain.Failf("%s: could not be emptied", g.Dir)
+		var pids []int
+		for _, g := range locked {
+			for _, pid := range g.TreeProcs() {
+				if !slices.Contains(pids, pid) {
+					pids = append(pids, pid)
 				}
+			}
+		}
+		if len(pids) > 0 {
+			slices.Sort(pids)
+			if !force {
+				warnf("%s: %d %s still in it %v; left in place (--force kills them)", locked[0].Dir, len(pids), plural(int64(len(pids))), pids)
+				unlock()
+				continue
+			}
+			if err := cgroups.Kill(locked, killTimeout, nil); err != nil {
+				warnf("%v", err)
+				unlock()
+				fail(chain.Failf("%s: could not be emptied", locked[0].Dir))
 				continue
 			}
 		}
-		if err := g.Remove(removeTimeout); err != nil {
-			warnf("%v", err)
-			if failed == nil {
-				failed = chain.Failf("%s: could not be removed", g.Dir)
+		for _, g := range locked {
+			if err := g.Remove(removeTimeout); err != nil {
+				warnf("%v", err)
+				fail(chain.Failf("%s: could not be removed", g.Dir))
+				continue
 			}
-			continue
-		}
-		if !quiet {
-			fmt.Printf("removed %s\n", g.Dir)
+			if !quiet {
+				fmt.Printf("removed %s\n", g.Dir)
+			}
 		}
 	}
 	return failed

@@ -68,6 +68,10 @@ var Stage = &chain.Stage{
 		&cli.BoolFlag{Name: "pid1", Hidden: true},
 		// Set on the second exec of PID 1 with --as-pid2: the init itself.
 		&cli.BoolFlag{Name: "stub-init", Hidden: true},
+		// Test hook: cgroupns leaves PROG in the caller's cgroup namespace,
+		// which the attack tests use to show what the cgroup namespace
+		// closes. Hidden, and never passed on by spawn.
+		&cli.StringSliceFlag{Name: "unsafe-disable", Hidden: true},
 	}, lockFlags...),
 	Action: run,
 }
@@ -86,6 +90,13 @@ func run(c *cli.Context, prog []string) error {
 	if err != nil {
 		return chain.Failf("--kill-signal: %w", err)
 	}
+	cgroupNS := true
+	for _, d := range c.StringSlice("unsafe-disable") {
+		if d != "cgroupns" {
+			return chain.Failf("--unsafe-disable=%q: want cgroupns", d)
+		}
+		cgroupNS = false
+	}
 	if err := chain.NeedRoot("creating namespaces"); err != nil {
 		return err
 	}
@@ -97,6 +108,19 @@ func run(c *cli.Context, prog []string) error {
 		return err
 	}
 	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if cgroupNS {
+		// Rooted at our cgroup (spawn-cgroup's payload): a cgroupfs
+		// mounted inside shows only that subtree, so container root, which
+		// keeps CAP_SYS_ADMIN, can neither move out of it nor reach the
+		// cgroup above that carries the device policy and the limits, nor
+		// create a v1 hierarchy (whose release_agent would run on the
+		// host): the kernel allows that only in the initial cgroup
+		// namespace.
+		if _, err := os.Stat("/proc/self/ns/cgroup"); err != nil {
+			return chain.Failf("cgroup namespace: %w (Linux 4.6 or later is needed)", err)
+		}
+		flags |= unix.CLONE_NEWCGROUP
+	}
 	if c.Bool("private-network") {
 		flags |= unix.CLONE_NEWNET
 	}
