@@ -734,6 +734,54 @@ func TestCgroupUnkillable(t *testing.T) {
 	checkHost(t, before)
 }
 
+// TestCgroupSelfFrozen: the payload freezes a v1 freezer cgroup of its own
+// below its cgroup with a process in it, and exits. A task frozen by the
+// v1 freezer does not die of SIGKILL until thawed: spawn-cgroup thaws the
+// container's whole freezer tree while it kills, so it ends at once,
+// without a warning, and nothing is left.
+func TestCgroupSelfFrozen(t *testing.T) {
+	requireRoot(t)
+	freezer := testGroup(t, func(h cgroups.Hierarchy) bool { return h.Version == 1 && h.Has("freezer") })
+	if freezer == nil {
+		t.Skip("no v1 freezer here")
+	}
+	before := snapshot(t)
+	marker := fmt.Sprintf("1003.%d", os.Getpid())
+	// The sleeper is frozen only once it is sleep (exec'ed, its output
+	// redirected): a shell frozen before that would hold our pipes.
+	script := fmt.Sprintf(`d=%s$(sed -n 's/^[0-9]*:freezer://p' /proc/self/cgroup)/ice
+mkdir $d || exit 1
+sleep %s </dev/null >/dev/null 2>&1 &
+until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done
+echo $! > $d/cgroup.procs && echo FROZEN > $d/freezer.state || exit 1
+while [ "$(cat $d/freezer.state)" != FROZEN ]; do :; done
+exit 0`, freezer.Hierarchy.Mount, marker)
+	t.Cleanup(func() {
+		// Without the defence the sleeper stays frozen: thaw it, so that
+		// the SIGKILL it has pending ends it, and remove what is left.
+		for _, dir := range spawnCgroupsIn(freezer.Dir) {
+			g := &cgroups.Group{Hierarchy: freezer.Hierarchy, Dir: dir}
+			for _, d := range g.Tree() {
+				os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
+			}
+		}
+		if len(processes(marker)) > 0 {
+			run(t, "", "spawn-cgroup", "--cleanup", "--force", "-q")
+		}
+	})
+	began := time.Now()
+	r := run(t, "", "spawn-cgroup", "--", "sh", "-c", script)
+	took := time.Since(began)
+	if r.Code != 0 || r.Stderr != "" {
+		t.Errorf("exit = %d, stderr %q; want 0 and nothing said", r.Code, r.Stderr)
+	}
+	if took > 3*time.Second {
+		t.Errorf("spawn-cgroup took %v to kill a process its payload froze, want well under the 5s kill timeout", took)
+	}
+	noProcess(t, marker)
+	checkHost(t, before)
+}
+
 // TestCgroupBadInput: each bad option exits 125 with one line naming the
 // value, and leaves nothing behind.
 func TestCgroupBadInput(t *testing.T) {

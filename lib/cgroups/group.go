@@ -130,6 +130,16 @@ func (g *Group) Tree() []string {
 	var dirs []string
 	var walk func(string)
 	walk = func(dir string) {
+		// cgroupfs (kernfs), like tmpfs and ext4, counts a directory's
+		// links as 2 + its subdirectories: a leaf needs no listing, which
+		// for a cgroup with dozens of control files is most of the cost
+		// of the walk (a container has cgroups in up to a dozen
+		// hierarchies, walked on every round of Kill).
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) == nil && st.Nlink == 2 {
+			dirs = append(dirs, dir)
+			return
+		}
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			if e.IsDir() {
