@@ -24,16 +24,29 @@ import (
 
 const description = `spawn-cgroup creates a cgroup below the caller's own (named spawn-PID unless
 --name says otherwise), applies the limits and the device policy to it,
-starts PROG in it (placed there before PROG runs, so nothing PROG starts can
-escape it), and waits. When PROG ends, whatever is left in the cgroup is
-killed, the cgroup is removed, and spawn-cgroup exits with PROG's status.
-SIGTERM, SIGINT and SIGHUP are forwarded to PROG.
+creates the cgroup payload below that, starts PROG in payload (placed there
+before PROG runs, so nothing PROG starts can escape it), and waits. When
+PROG ends, whatever is left in the cgroups is killed, they are removed, and
+spawn-cgroup exits with PROG's status. SIGTERM, SIGINT and SIGHUP are
+forwarded to PROG.
+
+Why two levels (as systemd-nspawn does): the cgroup that carries the limits
+and the device policy holds no process, so what runs in the container cannot
+change them, even as root with CAP_SYS_ADMIN (the seed keeps it). A v1
+devices cgroup is never granted more than its parent, so payload cannot
+allow itself a device; a BPF program attached to spawn-PID applies to
+everything below it, and only a descriptor of spawn-PID detaches it.
+spawn-ns then puts the container in a cgroup namespace rooted at payload:
+a cgroup file system mounted inside shows payload and below, nothing above
+(see spawn-ns --help).
 
 Hierarchies. The layout is detected, not assumed: pure cgroup v2, hybrid
 (cgroup2 at /sys/fs/cgroup/unified, controllers on v1) or legacy v1. The
-cgroup is made in cgroup2 where it is mounted, in the v1 name=systemd
-hierarchy where that is mounted, and in each v1 controller hierarchy a limit
-or the device policy needs (on v1 without cgroup2, also the freezer's).
+cgroups are made in every hierarchy the caller is in, also those no limit
+needs: a container's cgroup namespace is rooted where it was placed, in
+each hierarchy, and one left out would show container root the caller's
+cgroup there (or the hierarchy's root, whose v1 release_agent the kernel
+runs as root on the host).
 A controller is taken from cgroup2 where the caller's cgroup offers it
 (enabling it in the caller's cgroup.subtree_control, which cgroup v2 allows
 only when the caller's cgroup has no other processes), else from v1. On
@@ -57,29 +70,35 @@ SIZE is bytes with an optional K, M, G or T suffix (powers of 1024), or max.
 Device policy. --device-policy=closed (the default) lets the container
 create and open only null, zero, full, random, urandom, tty, console, ptmx
 and the ptys (pts/*), plus what --device-allow adds; container root cannot
-open anything else even with mknod or a devtmpfs mount. On cgroup2 it is a
-BPF_CGROUP_DEVICE program (attached so that it lasts as long as the cgroup);
-without cgroup2, or where the kernel refuses the program, the v1 devices
-controller. --device-policy=auto sets no policy.
+open anything else even with mknod or a devtmpfs mount, nor lift the policy
+by mounting a cgroup file system (above). On cgroup2 it is a
+BPF_CGROUP_DEVICE program attached to spawn-PID (so that it lasts as long as
+the cgroup); without cgroup2, or where the kernel refuses the program, the
+v1 devices controller of spawn-PID, set before payload is made (payload
+starts from its parent's rules). --device-policy=auto sets no policy.
   --device-allow=TYPE:MAJOR:MINOR[:ACCESS] or PATH[:ACCESS]
                        allow one device more (repeatable): TYPE c, b or a,
                        MAJOR and MINOR numbers or *, ACCESS letters of rwm
                        (default rwm); e.g. c:10:200:rwm or /dev/net/tun
 
-The end. When PROG ends, the cgroup's processes are killed (cgroup.kill on
-cgroup2; else frozen, SIGKILLed and thawed until none is left) and its
-cgroups removed, bottom-up. A process that does not die within 5 seconds
+The end. When PROG ends, the processes left in spawn-PID, payload and any
+cgroup made below it are killed (cgroup.kill on cgroup2; else frozen,
+SIGKILLed and thawed until none is left; a v1 freezer cgroup the payload
+froze itself is thawed so that its processes can die) and the cgroups
+removed, bottom-up. A process that does not die within 5 seconds
 (uninterruptible sleep) gets one warning and its cgroup is left in place.
-If the OOM killer killed anything in the container (memory.events or
-memory.oom_control oom_kill, with a memory limit set), spawn-cgroup says the
+If the OOM killer killed anything in the container (oom_kill in spawn-PID's
+memory.events, which counts the cgroups below, or in memory.oom_control
+summed over the tree on v1; with a memory limit set), spawn-cgroup says the
 container ran out of memory.
 
-Cleanup. A spawn-cgroup killed with SIGKILL cannot remove its cgroup.
+Cleanup. A spawn-cgroup killed with SIGKILL cannot remove its cgroups.
 spawn-cgroup --cleanup removes every spawn-* cgroup directly below the
-caller's own, in every hierarchy, that no live spawn-cgroup owns (each
-owner holds a lock on its cgroups) and that is empty; with --force it kills
-what is left in them first. It runs no PROG; -q silences its "removed"
-lines.
+caller's own, in every hierarchy, with everything below it, that no live
+spawn-cgroup owns (each owner holds a lock on its cgroups) and that is
+empty; with --force it kills what is left in them first. A container's
+cgroups in all hierarchies are taken together (one warning for one that
+still has processes). It runs no PROG; -q silences its "removed" lines.
 
 Exit status: PROG's, or 128+N when it was killed by signal N; 125 if
 spawn-cgroup failed; 126/127 if PROG could not be executed or found.
