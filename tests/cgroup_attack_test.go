@@ -373,3 +373,20 @@ func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// TestCgroupHooksBadInput: the hidden test hooks refuse what they do not
+// know, with one line, before anything is created.
+func TestCgroupHooksBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"spawn-cgroup", "--unsafe-disable=cgroupns", "--", "true"}, `spawn-cgroup: --unsafe-disable="cgroupns": want payload-cgroup or every-hierarchy` + "\n"},
+		{[]string{"spawn-ns", "--unsafe-disable=payload-cgroup", "--", "true"}, `spawn-ns: --unsafe-disable="payload-cgroup": want cgroupns` + "\n"},
+	} {
+		r := run(t, "", tt.argv...)
+		if r.Code != 125 || r.Stderr != tt.want {
+			t.Errorf("%v = %d, stderr %q; want 125, %q", tt.argv, r.Code, r.Stderr, tt.want)
+		}
+	}
+}
