@@ -2,6 +2,15 @@ module spawn
 
 go 1.26.0
 
+// Every stage is a short-lived or mostly idle process inside a cgroup it
+// may not read: no cgroup-aware GOMAXPROCS at start-up (it reads cgroup
+// files, and a PID 1 kept one open where container root could reopen it
+// through /proc/1/fd), and no background re-reading of them.
+godebug (
+	containermaxprocs=0
+	updatemaxprocs=0
+)
+
 require (
 	github.com/cilium/ebpf v0.22.0
 	github.com/kballard/go-shellquote v0.0.0-20180428030007-95032a82bc51

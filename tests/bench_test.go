@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -12,7 +13,11 @@ func BenchmarkStart(b *testing.B) {
 	if baseTree == "" {
 		b.Skip("SPAWN_TREE not set")
 	}
-	tree := baseTree
+	// A copy: containers write to their tree (resolv.conf, homes).
+	tree := filepath.Join(b.TempDir(), "bench")
+	if out, err := exec.Command("cp", "-a", baseTree, tree).CombinedOutput(); err != nil {
+		b.Fatalf("copy tree: %v: %s", err, out)
+	}
 	for _, bc := range []struct {
 		name string
 		argv []string

@@ -77,6 +77,33 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
+// removeStale removes the empty cgroups of test runs that died before
+// removing their own (a test binary killed by its timeout): tests-PID whose
+// PID is gone, with the spawn-* cgroups below it that nothing uses any more.
+func removeStale(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		pid, ok := strings.CutPrefix(e.Name(), "tests-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue
+		}
+		stale := filepath.Join(dir, e.Name())
+		var dirs []string
+		filepath.WalkDir(stale, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			syscall.Rmdir(dirs[i]) // fails, harmlessly, where processes remain
+		}
+	}
+}
+
 // testCgroups are the cgroups this test run moved itself into, one per
 // hierarchy. Containers create theirs below them, so concurrent test runs
 // on one machine never see each other's cgroups.
@@ -86,6 +113,9 @@ func ownCgroups() (leave func(), err error) {
 	hs, err := cgroups.Detect()
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range hs {
+		removeStale(h.Dir())
 	}
 	name := fmt.Sprintf("tests-%d", os.Getpid())
 	leave = func() {
@@ -139,7 +169,9 @@ func newTree(t *testing.T, name string) string {
 		t.Skip("SPAWN_TREE not set: run through make test")
 	}
 	parent := t.TempDir()
+	// An unprivileged test user must reach the tree too.
 	os.Chmod(parent, 0o755)
+	os.Chmod(filepath.Dir(parent), 0o755)
 	dir := filepath.Join(parent, name)
 	if out, err := exec.Command("cp", "-a", baseTree, dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy tree: %v: %s", err, out)
@@ -173,6 +205,9 @@ func command(t *testing.T, argv ...string) *exec.Cmd {
 	}
 	cmd := exec.CommandContext(ctx, p, argv[1:]...)
 	cmd.Env = append(os.Environ(), "TERM=xterm-test")
+	// A process left behind holding stdout or stderr must not hang the
+	// test: Wait gives up on the output 5 s after the command ended.
+	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 
@@ -211,15 +246,34 @@ func spawn(t *testing.T, tree string, args ...string) result {
 type hostState struct {
 	mounts  string
 	cgroups []string
+	tmp     string // the test's own temporary directories
 }
 
 func snapshot(t *testing.T) hostState {
+	t.Helper()
+	tmp := filepath.Dir(t.TempDir())
+	return hostState{mounts: hostMounts(t, tmp), cgroups: spawnCgroups(t), tmp: tmp}
+}
+
+// hostMounts is the host's mount table, less mounts in other tests'
+// temporary directories (/tmp/TestX...): other test runs on the machine
+// mount and unmount there while this one runs.
+func hostMounts(t *testing.T, own string) string {
 	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hostState{mounts: string(mi), cgroups: spawnCgroups(t)}
+	others := filepath.Join(os.TempDir(), "Test")
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(mi), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], others) &&
+			f[4] != own && !strings.HasPrefix(f[4], own+"/") {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // spawnCgroups lists every spawn-* cgroup directory below this test run's
@@ -252,7 +306,7 @@ func spawnCgroupsIn(dir string) []string {
 // checkHost fails the test if mounts or spawn-* cgroups differ from before.
 func checkHost(t *testing.T, before hostState) {
 	t.Helper()
-	after := snapshot(t)
+	after := hostState{mounts: hostMounts(t, before.tmp), cgroups: spawnCgroups(t)}
 	if after.mounts != before.mounts {
 		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before.mounts, after.mounts)
 	}

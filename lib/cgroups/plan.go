@@ -49,14 +49,20 @@ func (p *Plan) use(h Hierarchy) int {
 // A controller is taken from cgroup2 where the caller's cgroup offers it
 // (cgroup.controllers), else from the v1 hierarchy that has it. cgroup2
 // tracks the container's processes, kills them with cgroup.kill and
-// carries the BPF device program; without cgroup2, the v1 freezer stops
-// forks while the container is killed.
+// carries the BPF device program; without cgroup2, v1 name=systemd tracks
+// them and the v1 freezer stops forks while the container is killed.
+//
+// Placing a process in the v1 cgroups costs little as long as the forking
+// thread moves itself ("0" to tasks, see Group.AddSelf): moving a task by
+// its ID takes the kernel's threadgroup lock for writing, an RCU grace
+// period (8 ms here).
 func Select(hs []Hierarchy, controllers []string) (*Plan, error) {
 	return plan(hs, controllers, true)
 }
 
-// SelectNeeded plans like Select, but only in cgroup2, name=systemd, the v1
-// hierarchies the controllers need and (without cgroup2) the v1 freezer.
+// SelectNeeded plans like Select, but only in cgroup2 (without it, in v1
+// name=systemd and the freezer) and the v1 hierarchies the controllers
+// need.
 // It is a test hook: the attack tests use it to show what the other
 // hierarchies are for.
 func SelectNeeded(hs []Hierarchy, controllers []string) (*Plan, error) {
@@ -74,7 +80,7 @@ func plan(hs []Hierarchy, controllers []string, every bool) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if h, ok := V1(hs, "name=systemd"); ok {
+	if h, ok := V1(hs, "name=systemd"); ok && !hasV2 {
 		p.use(h)
 	}
 	for _, c := range controllers {

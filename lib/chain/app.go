@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 )
@@ -66,24 +67,30 @@ type Stage struct {
 // errors are one line and exit 125, and os.Exit is left to main.
 func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}
+	// urfave/cli's own help flag treats the first argument after it as a
+	// command to show help for ("spawn-ns -h sh" failed, exit 3): the
+	// stages have no commands, so help is a plain flag handled in Action.
+	cli.HelpFlag = nil
 	return &cli.App{
-		Name:                   s.Name,
-		Usage:                  s.Usage,
-		UsageText:              s.Name + " [OPTIONS] [--] PROG [ARGS...]",
-		Description:            s.Description,
-		Version:                Version,
-		Flags:                  s.Flags,
-		HideHelpCommand:        true,
-		UseShortOptionHandling: true,
-		Writer:                 stdout,
-		ErrWriter:              stderr,
+		Name:            s.Name,
+		Usage:           s.Usage,
+		UsageText:       s.Name + " [OPTIONS] [--] PROG [ARGS...]",
+		Description:     s.Description,
+		Version:         Version,
+		Flags:           append(s.Flags[:len(s.Flags):len(s.Flags)], helpFlag),
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
 		// A usage error is a failed set-up step like any other: one line,
 		// exit 125, no help dump.
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &Error{Code: ExitFailure, Err: fmt.Errorf("%s (see %s --help)", usageMessage(err), s.Name)}
+			return s.usageError(usageMessage(err))
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
+			if c.Bool(helpFlag.Name) {
+				return cli.ShowAppHelp(c)
+			}
 			return s.Action(c, c.Args().Slice())
 		},
 
@@ -92,6 +99,8 @@ func (s *Stage) App(stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true,
 	}
 }
+
+var helpFlag = &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help", DisableDefaultText: true}
 
 // usageMessage rewords the flag package's errors as a user of getopt
 // programs expects: "unknown option --bogus", "option -D needs a value".
@@ -117,12 +126,71 @@ func usageMessage(err error) string {
 // Main runs the stage on argv (argv[0] included), prints a failure once as
 // "STAGE: what failed: why" and returns the exit code for os.Exit.
 func (s *Stage) Main(argv []string) int {
-	return s.run(argv, os.Stdout, os.Stderr)
+	return s.Run(argv, os.Stdout, os.Stderr)
 }
 
-func (s *Stage) run(argv []string, stdout, stderr io.Writer) int {
-	err := s.App(stdout, stderr).Run(canonicalArgs(s.Flags, argv))
+// Run is Main with the stage's output going to stdout and stderr.
+func (s *Stage) Run(argv []string, stdout, stderr io.Writer) int {
+	if len(argv) == 0 {
+		argv = []string{s.Name}
+	}
+	app := s.App(stdout, stderr)
+	args, err := s.getopt(app.Flags, argv[1:])
+	if err == nil {
+		err = app.Run(canonicalArgs(s.Flags, append(argv[:1:1], args...)))
+	}
 	return Report(s.Name, err, stderr)
+}
+
+func (s *Stage) usageError(msg string) error {
+	return &Error{Code: ExitFailure, Err: fmt.Errorf("%s (see %s --help)", msg, s.Name)}
+}
+
+// getopt rewrites the options at the head of args the way getopt(3) reads
+// them, which the flag package does not: short options bundle ("-qD DIR"),
+// and a short option's value may be attached ("-D/srv/tree"; "-Dq" is -D
+// with the value "q", not -D -q). Long options, and the flag package's
+// single-dash spelling of them ("-hostname"), pass through unchanged.
+func (s *Stage) getopt(flags []cli.Flag, args []string) ([]string, error) {
+	byName := map[string]cli.Flag{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			byName[n] = f
+		}
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" || len(arg) < 2 || arg[0] != '-' {
+			return append(out, args[i:]...), nil
+		}
+		name, _, attached := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if f, ok := byName[name]; ok || strings.HasPrefix(arg, "--") {
+			out = append(out, arg)
+			if ok && !attached && takesValue(f) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		}
+		for j, r := range arg[1:] {
+			f, ok := byName[string(r)]
+			if !ok {
+				return nil, s.usageError(fmt.Sprintf("unknown option -%c", r))
+			}
+			out = append(out, "-"+string(r))
+			if takesValue(f) {
+				if rest := arg[1+j+utf8.RuneLen(r):]; rest != "" {
+					out = append(out, rest)
+				} else if i+1 < len(args) {
+					i++
+					out = append(out, args[i])
+				}
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // Report prints err the contract's way and returns the exit code it means.

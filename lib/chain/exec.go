@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +15,15 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+func init() {
+	// The parent-death signal spawn-ns arms for PID 1 belongs to the thread
+	// that exec'd the stage: a Go thread started later has none, and an
+	// execve from it passes none on (measured: the payload then outlives a
+	// killed spawn-ns). Locking the main goroutine in init keeps main, and
+	// so every exec of the next program, on the main thread.
+	runtime.LockOSThread()
+}
 
 // DefaultPath is the payload's PATH (the contract's) and the search path
 // used when the caller has none.
@@ -203,10 +214,16 @@ func NeedProg(stage string, prog []string) error {
 	return nil
 }
 
-// IsStage reports whether prog names one of the spawn-* programs, which are
-// always taken from the host installation, never from inside a tree.
+// Stages are the programs of the chain, the only ones taken from the host
+// installation after the root switch. A new stage must be added here.
+var Stages = []string{"spawn-relay", "spawn-cgroup", "spawn-ns", "spawn-rootfs", "spawn-caps"}
+
+// IsStage reports whether prog names one of the chain's stages, which are
+// always taken from the host installation, never from inside a tree. Any
+// other name, even one starting with "spawn-" (Debian has spawn-fcgi),
+// is the tree's.
 func IsStage(prog string) bool {
-	return strings.HasPrefix(filepath.Base(prog), "spawn-")
+	return slices.Contains(Stages, filepath.Base(prog))
 }
 
 // FindStage finds a spawn-* program: a path is used as it is; a name is

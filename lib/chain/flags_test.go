@@ -54,7 +54,7 @@ func TestOptionalFlag(t *testing.T) {
 			return nil
 		}
 		var out, errs strings.Builder
-		if code := s.run(strings.Fields(tc.args), &out, &errs); code != 0 {
+		if code := s.Run(strings.Fields(tc.args), &out, &errs); code != 0 {
 			t.Fatalf("run(%q) = %d: %s", tc.args, code, errs.String())
 		}
 		if gotV != tc.volatile || gotProg != tc.prog {

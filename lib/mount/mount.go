@@ -77,6 +77,9 @@ func (e *Error) Error() string {
 	if e.Data != "" {
 		opts += "," + e.Data
 	}
+	if what == "" { // a remount or a propagation change names no source
+		return fmt.Sprintf("mount on %s (%s): %v", e.Target, opts, e.Err)
+	}
 	return fmt.Sprintf("mount %s on %s (%s): %v", what, e.Target, opts, e.Err)
 }
 
@@ -141,17 +144,29 @@ func (r *Root) open(p string, flags uint64) (int, error) {
 // Open opens p inside the tree as an O_PATH descriptor.
 func (r *Root) Open(p string) (int, error) { return r.open(p, unix.O_PATH) }
 
-// Lstat reports on p inside the tree, not following a final symlink.
-func (r *Root) Lstat(p string) (*unix.Stat_t, error) {
+// inParent runs f on the descriptor of p's directory, resolved in the tree,
+// and p's last element, taken as it is (for the *at system calls).
+func (r *Root) inParent(p string, f func(dirfd int, base string) error) error {
 	dir, base := path.Split(path.Clean("/" + p))
 	fd, err := r.Open(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unix.Close(fd)
+	return f(fd, base)
+}
+
+// Lstat reports on p inside the tree, not following a final symlink.
+func (r *Root) Lstat(p string) (*unix.Stat_t, error) {
 	var st unix.Stat_t
-	if err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: r.HostPath(p), Err: err}
+	err := r.inParent(p, func(fd int, base string) error {
+		if err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &fs.PathError{Op: "stat", Path: r.HostPath(p), Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &st, nil
 }
@@ -296,44 +311,32 @@ func (r *Root) CreateFile(p string, mode uint32) error {
 
 // Mknod creates a device node at p inside the tree.
 func (r *Root) Mknod(p string, mode uint32, dev uint64) error {
-	dir, base := path.Split(path.Clean("/" + p))
-	fd, err := r.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Mknodat(fd, base, mode, int(dev)); err != nil {
-		return &fs.PathError{Op: "mknod", Path: r.HostPath(p), Err: err}
-	}
-	return nil
+	return r.inParent(p, func(fd int, base string) error {
+		if err := unix.Mknodat(fd, base, mode, int(dev)); err != nil {
+			return &fs.PathError{Op: "mknod", Path: r.HostPath(p), Err: err}
+		}
+		return nil
+	})
 }
 
 // Remove removes the file p inside the tree.
 func (r *Root) Remove(p string) error {
-	dir, base := path.Split(path.Clean("/" + p))
-	fd, err := r.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Unlinkat(fd, base, 0); err != nil {
-		return &fs.PathError{Op: "remove", Path: r.HostPath(p), Err: err}
-	}
-	return nil
+	return r.inParent(p, func(fd int, base string) error {
+		if err := unix.Unlinkat(fd, base, 0); err != nil {
+			return &fs.PathError{Op: "remove", Path: r.HostPath(p), Err: err}
+		}
+		return nil
+	})
 }
 
 // Symlink creates a symlink at p inside the tree pointing to target.
 func (r *Root) Symlink(target, p string) error {
-	dir, base := path.Split(path.Clean("/" + p))
-	fd, err := r.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := unix.Symlinkat(target, fd, base); err != nil {
-		return &fs.PathError{Op: "symlink", Path: r.HostPath(p), Err: err}
-	}
-	return nil
+	return r.inParent(p, func(fd int, base string) error {
+		if err := unix.Symlinkat(target, fd, base); err != nil {
+			return &fs.PathError{Op: "symlink", Path: r.HostPath(p), Err: err}
+		}
+		return nil
+	})
 }
 
 // Mount mounts source (a host path, or a file system name) on p inside the
@@ -475,18 +478,17 @@ func (r *Root) ReadOnly(p string, recursive bool) error {
 
 // Readlink reads the symlink at p inside the tree.
 func (r *Root) Readlink(p string) (string, error) {
-	dir, base := path.Split(path.Clean("/" + p))
-	fd, err := r.Open(dir)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, unix.PathMax)
-	n, err := unix.Readlinkat(fd, base, buf)
-	if err != nil {
-		return "", &fs.PathError{Op: "readlink", Path: r.HostPath(p), Err: err}
-	}
-	return string(buf[:n]), nil
+	var target string
+	err := r.inParent(p, func(fd int, base string) error {
+		buf := make([]byte, unix.PathMax)
+		n, err := unix.Readlinkat(fd, base, buf)
+		if err != nil {
+			return &fs.PathError{Op: "readlink", Path: r.HostPath(p), Err: err}
+		}
+		target = string(buf[:n])
+		return nil
+	})
+	return target, err
 }
 
 // WriteFile puts a regular file holding data at p inside the tree,

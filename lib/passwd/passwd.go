@@ -38,7 +38,9 @@ func Lookup(root, who string) (*User, error) {
 		if len(e) < 7 || strings.HasPrefix(e[0], "#") {
 			continue
 		}
-		if e[0] != who && e[2] != who {
+		// A number match is the first entry with that uid, as getpwuid
+		// gives (root before a second uid 0 such as toor).
+		if e[0] != who && (e[2] != who || u != nil) {
 			continue
 		}
 		uid, err1 := strconv.Atoi(e[2])

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -25,7 +26,9 @@ the capability bounding set to the retain list below (adjusted with
 --capability and --drop-capability) and clears the inheritable and ambient
 sets; with -u it becomes USER, looked up in the tree's /etc/passwd and
 /etc/group (supplementary groups, then gid, then uid: real, effective and
-saved), creating the home directory (and its parents) owned by the user.
+saved), creating the home directory (and its parents) owned by the user,
+and gives the user /dev/console, if there is one (the relay's pty), so that
+a payload that is not root can reopen its terminal.
 
 The payload's environment is built from nothing: PATH, TERM (the caller's),
 HOME, USER, LOGNAME, container=spawn, and container_uuid when spawn-rootfs
@@ -117,6 +120,9 @@ func run(c *cli.Context, args []string) error {
 	if err := notDumpable(); err != nil {
 		return err
 	}
+	if c.IsSet("user") && c.String("user") == "" {
+		return chain.Failf("-u: empty user name")
+	}
 	u, err := user(c.String("user"))
 	if err != nil {
 		return chain.Failf("%w", err)
@@ -129,6 +135,9 @@ func run(c *cli.Context, args []string) error {
 		}
 	}
 	if err := makeHome(u); err != nil {
+		return chain.Failf("%w", err)
+	}
+	if err := ownConsole(u); err != nil {
 		return chain.Failf("%w", err)
 	}
 	// Before the capabilities go: raising a hard limit needs
@@ -232,9 +241,38 @@ func makeHome(u *passwd.User) error {
 	return nil
 }
 
+// ownConsole gives /dev/console (bound there by spawn-rootfs; absent
+// without a terminal) to a user other than root; its group (tty) stays.
+func ownConsole(u *passwd.User) error {
+	const console = "/dev/console"
+	if u.UID == 0 {
+		return nil
+	}
+	st, err := os.Stat(console)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", console, errors.Unwrap(err))
+	}
+	if st.Mode()&fs.ModeCharDevice == 0 {
+		return nil
+	}
+	if err := os.Chown(console, u.UID, -1); err != nil {
+		return fmt.Errorf("chown %s to uid %d: %w", console, u.UID, errors.Unwrap(err))
+	}
+	return nil
+}
+
 // become switches groups, gid and uid on every thread (the syscall
 // package's versions do; x/sys/unix's change only the calling thread).
 func become(u *passwd.User) error {
+	// Changing uid or gid clears the parent-death signal (commit_creds):
+	// keep the one spawn-ns armed, or a payload run as a user outlives a
+	// killed spawn-ns. It is per thread: this is the thread that execs.
+	var pdeath int32
+	if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&pdeath)), 0, 0, 0); err != nil {
+		return fmt.Errorf("read the parent-death signal: %w", err)
+	}
 	if err := syscall.Setgroups(u.Groups); err != nil {
 		return fmt.Errorf("set groups %v: %w", u.Groups, err)
 	}
@@ -243,6 +281,11 @@ func become(u *passwd.User) error {
 	}
 	if err := syscall.Setresuid(u.UID, u.UID, u.UID); err != nil {
 		return fmt.Errorf("set uid %d: %w", u.UID, err)
+	}
+	if pdeath != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(pdeath), 0, 0, 0); err != nil {
+			return fmt.Errorf("keep the parent-death signal: %w", err)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ package front
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/kballard/go-shellquote"
 	"github.com/urfave/cli/v2"
@@ -176,8 +177,22 @@ func run(c *cli.Context, prog []string) error {
 		return err
 	}
 	if c.Bool("print") {
-		fmt.Fprintln(c.App.Writer, shellquote.Join(argv...))
+		fmt.Fprintln(c.App.Writer, quote(argv))
 		return nil
 	}
 	return chain.ExecPath(argv[0], argv, os.Environ())
+}
+
+// quote joins argv into one line that sh splits back into argv. It is
+// shellquote.Join except for a word starting with '#', which go-shellquote
+// leaves bare and sh would read as the start of a comment.
+func quote(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = shellquote.Join(a)
+		if strings.HasPrefix(words[i], "#") {
+			words[i] = `\` + words[i]
+		}
+	}
+	return strings.Join(words, " ")
 }

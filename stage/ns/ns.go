@@ -97,6 +97,9 @@ func run(c *cli.Context, prog []string) error {
 		return err
 	}
 	if c.Bool("pid1") {
+		if os.Getpid() != 1 {
+			return chain.Failf("--pid1 is spawn-ns's own, for its re-exec as PID 1 of new namespaces")
+		}
 		return pid1(c, prog)
 	}
 	killSig, err := chain.ParseSignal(c.String("kill-signal"))

@@ -17,6 +17,7 @@ import (
 	"spawn/lib/chain"
 	"spawn/lib/mount"
 	"spawn/lib/namespace"
+	"spawn/lib/pty"
 )
 
 const description = `spawn-rootfs prepares the tree DIR (default: the current directory) and
@@ -31,7 +32,7 @@ longer propagating to or from the host:
   /dev        tmpfs (mode 755) with null zero full random urandom tty (the
               host's device numbers), a fresh devpts instance on /dev/pts,
               /dev/ptmx, /dev/shm, /dev/fd and /dev/std{in,out,err};
-              /dev/console bound to the terminal on stdin, if there is one
+              /dev/console bound to the terminal on stdin (see --console)
   /run        tmpfs (mode 755)
   /etc/localtime, /etc/resolv.conf   as --timezone and --resolv-conf say
   then the --bind, --tmpfs, --overlay and --inaccessible mounts, parents
@@ -110,6 +111,18 @@ Identity:
 The root is switched with pivot_root and the old root detached (MS_MOVE +
 chroot only where pivot_root is impossible, as on an initramfs).
 
+The console: with --console=interactive, read-only or passive, or with
+autopipe (the default) when stdin and stdout are terminals, the terminal on
+stdin (spawn-relay's pty) is bound over /dev/console; with pipe nothing is.
+When spawn-rootfs runs in a PID namespace of its own (as PID 1 under
+spawn-ns) it then makes a new session whose controlling terminal is
+/dev/console, taking it from the session that had it, and makes
+/dev/console its stdin, stdout and stderr: PROG then gets ^C and ^Z as a
+shell at a terminal does. (As PID 2 under spawn-ns --as-pid2, whose init
+gave it a process group of its own in the foreground, it keeps the session
+it is in.) Without spawn-relay in front, at your own terminal, pass
+--console=pipe, or your shell's terminal is taken.
+
 PROG is then looked up inside the new root, except a spawn-* program, which
 is taken from the host installation (beside spawn-rootfs, then in PATH),
 opened before the switch and executed by descriptor: the tree needs none of
@@ -146,6 +159,8 @@ var Stage = &chain.Stage{
 		&cli.StringFlag{Name: "resolv-conf", Value: "auto", Usage: "/etc/resolv.conf: `MODE` off, copy-host, bind-host or auto"},
 		&cli.StringFlag{Name: "timezone", Value: "auto", Usage: "/etc/localtime: `MODE` off, copy, bind or auto"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no informational messages"},
+		// Same name as spawn-relay's: the front door hands it to both.
+		&cli.StringFlag{Name: "console", Value: string(pty.AutoPipe), Usage: "connect the console as `MODE`: interactive, read-only, passive, pipe or autopipe"},
 		// For attack tests only: switch a defence off to prove the test
 		// catches its absence. Hidden, and never passed on by spawn.
 		&cli.StringSliceFlag{Name: "unsafe-disable", Hidden: true},
@@ -157,6 +172,15 @@ func run(c *cli.Context, prog []string) error {
 	if err := chain.NeedProg("spawn-rootfs", prog); err != nil {
 		return err
 	}
+	mode, err := pty.ParseConsole(c.String("console"))
+	if err != nil {
+		return chain.Failf("%w", err)
+	}
+	var console *os.File
+	if mode.Resolve() != pty.Pipe && pty.IsTerminal(0) {
+		console = os.Stdin
+	}
+	takeConsole := console != nil
 	dir, err := Tree(c.String("directory"))
 	if err != nil {
 		return err
@@ -201,6 +225,13 @@ func run(c *cli.Context, prog []string) error {
 	} else if !private {
 		return chain.Failf("not in a private mount namespace: refusing to change the host's mounts (run under spawn-ns or unshare -m)")
 	}
+	// The container's first process makes the container's session; a
+	// spawn-rootfs run in the host's PID namespace leaves sessions alone.
+	if privatePID, err := namespace.Private("pid"); err != nil {
+		return chain.Failf("find the PID namespace: %w", err)
+	} else if !privatePID {
+		takeConsole = false
+	}
 	privateUTS, err := namespace.Private("uts")
 	if err != nil {
 		return chain.Failf("find the UTS namespace: %w", err)
@@ -227,7 +258,7 @@ func run(c *cli.Context, prog []string) error {
 		}
 		unsafe[d] = true
 	}
-	if err := Setup(dir, o, os.Stdin, unsafe); err != nil {
+	if err := Setup(dir, o, console, unsafe); err != nil {
 		return chain.Failf("%w", err)
 	}
 	if privateUTS {
@@ -236,6 +267,14 @@ func run(c *cli.Context, prog []string) error {
 		}
 	} else if !c.Bool("quiet") {
 		fmt.Fprintln(c.App.ErrWriter, "spawn-rootfs: not in a private UTS namespace: hostname left unchanged")
+	}
+	// The container's first process leads the container's session: ^C and
+	// ^Z on the console reach its foreground job. The relay's session had
+	// the pty so far.
+	if takeConsole {
+		if err := pty.TakeConsole("/dev/console"); err != nil {
+			return chain.Failf("%w", err)
+		}
 	}
 	if next >= 0 {
 		return chain.ExecFD(next, prog, env)
@@ -290,7 +329,7 @@ func Tree(dir string) (string, error) {
 }
 
 // Setup mounts everything in dir as o says and switches root into it.
-// console, when a terminal, is bound over /dev/console. o may be nil: the
+// console, when not nil and a terminal, is bound over /dev/console. o may be nil: the
 // seed's defaults. unsafe names defences to leave out, for attack tests.
 func Setup(dir string, o *Options, console *os.File, unsafe map[string]bool) error {
 	if o == nil {
@@ -327,7 +366,7 @@ func Setup(dir string, o *Options, console *os.File, unsafe map[string]bool) err
 			return err
 		}
 	}
-	if _, err := unix.IoctlGetTermios(int(console.Fd()), unix.TCGETS); err == nil {
+	if console != nil && pty.IsTerminal(int(console.Fd())) {
 		if err := bindConsole(r, console); err != nil {
 			return err
 		}
@@ -443,9 +482,34 @@ func mountRun(r *mount.Root) error {
 	return r.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_STRICTATIME, "mode=755")
 }
 
+// bindConsole binds the terminal open on console over /dev/console. That
+// descriptor was opened in the caller's mount namespace, and the kernel
+// refuses a bind from a mount of another namespace (EINVAL): the terminal
+// is opened again by its path in ours, and bound once it is proved to be
+// the same file.
 func bindConsole(r *mount.Root, console *os.File) error {
+	fdPath := fmt.Sprintf("/proc/self/fd/%d", console.Fd())
+	p, err := os.Readlink(fdPath)
+	if err != nil {
+		return fmt.Errorf("find the terminal on stdin: %w", err)
+	}
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("terminal on stdin: open %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	var want, got unix.Stat_t
+	if err := unix.Stat(fdPath, &want); err != nil {
+		return fmt.Errorf("terminal on stdin: stat: %w", err)
+	}
+	if err := unix.Fstat(fd, &got); err != nil {
+		return fmt.Errorf("terminal on stdin: stat %s: %w", p, err)
+	}
+	if got.Dev != want.Dev || got.Ino != want.Ino {
+		return fmt.Errorf("terminal on stdin: %s is another file in this mount namespace", p)
+	}
 	if err := r.CreateFile("/dev/console", 0o600); err != nil {
 		return err
 	}
-	return r.BindFrom(fmt.Sprintf("/proc/self/fd/%d", console.Fd()), "/dev/console", false, 0)
+	return r.BindFrom(fmt.Sprintf("/proc/self/fd/%d", fd), "/dev/console", false, 0)
 }
