@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,53 +184,60 @@ func procCgroups(t *testing.T, data string) map[string]string {
 
 func key(h cgroups.Hierarchy) string { return strings.Join(h.Controllers, ",") }
 
-var spawnName = regexp.MustCompile(`^spawn-[0-9]+$`)
+// containerPath matches a payload's cgroup as the host sees it: the
+// payload cgroup below the container's spawn-PID.
+var containerPath = regexp.MustCompile(`/spawn-[0-9]+/payload$`)
 
-// TestCgroupPayloadInItsCgroup: the payload's /proc/self/cgroup names a new
-// cgroup below the caller's, in cgroup2 (name=systemd where there is no
-// cgroup2); the host sees the
-// payload's PID in it; it is gone after the payload exits.
+// TestCgroupPayloadInItsCgroup: the payload runs in spawn-PID/payload below
+// the caller's cgroup, in every hierarchy, as the host sees it; spawn-PID
+// itself (which carries the limits and the device policy) holds no
+// process. Inside, the payload is in a cgroup namespace of its own rooted
+// there: its /proc/self/cgroup reads / in every hierarchy. It is all gone
+// after the payload exits.
 func TestCgroupPayloadInItsCgroup(t *testing.T) {
 	tree := newTree(t, "cgself")
 	before := snapshot(t)
 	marker := "cgself-marker"
-	l := start(t, "spawn", "-q", "-D", tree, "--", "sh", "-c", ": "+marker+"; cat /proc/self/cgroup; echo END; read x; exit 3")
-	inside := procCgroups(t, strings.Join(l.until(t, "END"), "\n"))
+	l := start(t, "spawn", "-q", "-D", tree, "--", "sh", "-c", ": "+marker+"; cat /proc/self/cgroup; readlink /proc/self/ns/cgroup; echo END; read x; exit 3")
+	out := l.until(t, "END")
+	if len(out) < 2 {
+		t.Fatalf("payload printed %q, want its /proc/self/cgroup and cgroup namespace", out)
+	}
+	inside := procCgroups(t, strings.Join(out[:len(out)-1], "\n"))
+	hostNS, err := os.Readlink("/proc/self/ns/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := out[len(out)-1]; ns == hostNS || !strings.HasPrefix(ns, "cgroup:[") {
+		t.Errorf("payload's cgroup namespace = %q, want one of its own (the host's is %q)", ns, hostNS)
+	}
 	pid := payloadPID(t, marker)
 	hostView, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	host := procCgroups(t, string(hostView))
-	checked := 0
-	hasV2 := false
 	for _, g := range testCgroups {
-		hasV2 = hasV2 || g.Version == 2
-	}
-	for _, g := range testCgroups {
-		if g.Version == 1 && (hasV2 || !g.Has("name=systemd")) {
-			continue // v1 controllers are used only for limits and devices
+		k := key(g.Hierarchy)
+		if inside[k] != "/" {
+			t.Errorf("payload's own view of its cgroup in %s = %q, want / (the root of its cgroup namespace)", g.Hierarchy.Mount, inside[k])
 		}
-		p := inside[key(g.Hierarchy)]
-		parent, name := filepath.Split(p)
-		if filepath.Join(g.Hierarchy.Mount, parent) != g.Dir || !spawnName.MatchString(name) {
-			t.Errorf("payload's cgroup in %s = %q, want spawn-PID below %s", g.Hierarchy.Mount, p, g.Dir)
+		p := host[k]
+		dir := filepath.Join(g.Hierarchy.Mount, p)
+		if !containerPath.MatchString(p) || filepath.Dir(filepath.Dir(dir)) != g.Dir {
+			t.Errorf("host's /proc/%d/cgroup for %s = %q, want spawn-PID/payload below %s", pid, g.Hierarchy.Mount, p, g.Dir)
 			continue
 		}
-		if host[key(g.Hierarchy)] != p {
-			t.Errorf("host's /proc/%d/cgroup for %s = %q, want %q", pid, g.Hierarchy.Mount, host[key(g.Hierarchy)], p)
-		}
-		procs, err := os.ReadFile(filepath.Join(g.Hierarchy.Mount, p, "cgroup.procs"))
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(" "+strings.Join(strings.Fields(string(procs)), " ")+" ", fmt.Sprintf(" %d ", pid)) {
-			t.Errorf("%s/cgroup.procs = %q, want the payload's PID %d in it", p, procs, pid)
+		if !slices.Contains(strings.Fields(string(procs)), strconv.Itoa(pid)) {
+			t.Errorf("%s/cgroup.procs = %q, want the payload's PID %d in it", dir, procs, pid)
 		}
-		checked++
-	}
-	if checked == 0 {
-		t.Fatal("no cgroup2 or name=systemd hierarchy checked")
+		if procs, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "cgroup.procs")); err != nil || len(procs) > 0 {
+			t.Errorf("%s/cgroup.procs = %q (%v), want no process in the cgroup that carries the limits", filepath.Dir(dir), procs, err)
+		}
 	}
 	if code := l.end(t); code != 3 {
 		t.Errorf("exit = %d, want 3; stderr: %s", code, l.stderr)
@@ -241,12 +249,18 @@ func TestCgroupName(t *testing.T) {
 	tree := newTree(t, "cgname")
 	before := snapshot(t)
 	name := fmt.Sprintf("spawn-named-%d", os.Getpid())
-	r := spawn(t, tree, "--name="+name, "--", "cat", "/proc/self/cgroup")
-	if r.Code != 0 {
-		t.Fatalf("exit = %d; stderr: %s", r.Code, r.Stderr)
+	marker := "cgname-marker"
+	l := start(t, "spawn", "-q", "-D", tree, "--name="+name, "--", "sh", "-c", ": "+marker+"; echo READY; read x")
+	l.until(t, "READY")
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", payloadPID(t, marker)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if p := procCgroups(t, r.Stdout)[""]; filepath.Base(p) != name {
-		t.Errorf("payload's cgroup2 cgroup = %q, want .../%s", p, name)
+	if p := procCgroups(t, string(data))[""]; !strings.HasSuffix(p, "/"+name+"/payload") {
+		t.Errorf("payload's cgroup2 cgroup = %q, want .../%s/payload", p, name)
+	}
+	if code := l.end(t); code != 1 {
+		t.Errorf("exit = %d, want 1 (read at EOF); stderr: %s", code, l.stderr)
 	}
 	checkHost(t, before)
 }
@@ -476,7 +490,14 @@ func TestCgroupLimitsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The limits are on spawn-PID, the payload's parent.
 	paths := procCgroups(t, string(data))
+	for k, p := range paths {
+		if !containerPath.MatchString(p) {
+			t.Fatalf("payload's cgroup %q: %q, want spawn-PID/payload", k, p)
+		}
+		paths[k] = filepath.Dir(p)
+	}
 	for _, tt := range []struct {
 		controller string
 		v2, v1     map[string]string
@@ -487,19 +508,24 @@ func TestCgroupLimitsWritten(t *testing.T) {
 		{"cpu", map[string]string{"cpu.weight": "50", "cpu.max": "50000 200000"},
 			map[string]string{"cpu.shares": "512", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "200000"}},
 	} {
+		// cgroup2 carries the controller where the container's cgroup
+		// there has it; else the v1 hierarchy with it does.
 		var dir string
 		want := tt.v1
-		for _, g := range testCgroups {
-			if g.Version == 1 && g.Has(tt.controller) && spawnName.MatchString(filepath.Base(paths[key(g.Hierarchy)])) {
-				dir = filepath.Join(g.Hierarchy.Mount, paths[key(g.Hierarchy)])
+		if v2 := testGroup(t, isV2); v2 != nil {
+			if d := filepath.Join(v2.Hierarchy.Mount, paths[""]); v2Offers(t, d, tt.controller) {
+				dir, want = d, tt.v2
 			}
 		}
 		if dir == "" {
-			v2 := testGroup(t, isV2)
-			if v2 == nil {
-				t.Fatalf("no cgroup carries %s", tt.controller)
+			for _, g := range testCgroups {
+				if g.Version == 1 && g.Has(tt.controller) {
+					dir = filepath.Join(g.Hierarchy.Mount, paths[key(g.Hierarchy)])
+				}
 			}
-			dir, want = filepath.Join(v2.Hierarchy.Mount, paths[""]), tt.v2
+		}
+		if dir == "" {
+			t.Fatalf("no cgroup carries %s", tt.controller)
 		}
 		for file, v := range want {
 			got, err := os.ReadFile(filepath.Join(dir, file))
@@ -512,6 +538,17 @@ func TestCgroupLimitsWritten(t *testing.T) {
 		t.Errorf("exit = %d; stderr: %s", code, l.stderr)
 	}
 	checkHost(t, before)
+}
+
+// v2Offers reports whether the cgroup2 cgroup dir has controller enabled
+// (its cgroup.controllers lists it).
+func v2Offers(t *testing.T, dir, controller string) bool {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(strings.Fields(string(data)), controller)
 }
 
 // loopDevice attaches a loop device to an image whose first bytes are
@@ -697,6 +734,54 @@ func TestCgroupUnkillable(t *testing.T) {
 	checkHost(t, before)
 }
 
+// TestCgroupSelfFrozen: the payload freezes a v1 freezer cgroup of its own
+// below its cgroup with a process in it, and exits. A task frozen by the
+// v1 freezer does not die of SIGKILL until thawed: spawn-cgroup thaws the
+// container's whole freezer tree while it kills, so it ends at once,
+// without a warning, and nothing is left.
+func TestCgroupSelfFrozen(t *testing.T) {
+	requireRoot(t)
+	freezer := testGroup(t, func(h cgroups.Hierarchy) bool { return h.Version == 1 && h.Has("freezer") })
+	if freezer == nil {
+		t.Skip("no v1 freezer here")
+	}
+	before := snapshot(t)
+	marker := fmt.Sprintf("1003.%d", os.Getpid())
+	// The sleeper is frozen only once it is sleep (exec'ed, its output
+	// redirected): a shell frozen before that would hold our pipes.
+	script := fmt.Sprintf(`d=%s$(sed -n 's/^[0-9]*:freezer://p' /proc/self/cgroup)/ice
+mkdir $d || exit 1
+sleep %s </dev/null >/dev/null 2>&1 &
+until [ "$(cat /proc/$!/comm)" = sleep ]; do :; done
+echo $! > $d/cgroup.procs && echo FROZEN > $d/freezer.state || exit 1
+while [ "$(cat $d/freezer.state)" != FROZEN ]; do :; done
+exit 0`, freezer.Hierarchy.Mount, marker)
+	t.Cleanup(func() {
+		// Without the defence the sleeper stays frozen: thaw it, so that
+		// the SIGKILL it has pending ends it, and remove what is left.
+		for _, dir := range spawnCgroupsIn(freezer.Dir) {
+			g := &cgroups.Group{Hierarchy: freezer.Hierarchy, Dir: dir}
+			for _, d := range g.Tree() {
+				os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0)
+			}
+		}
+		if len(processes(marker)) > 0 {
+			run(t, "", "spawn-cgroup", "--cleanup", "--force", "-q")
+		}
+	})
+	began := time.Now()
+	r := run(t, "", "spawn-cgroup", "--", "sh", "-c", script)
+	took := time.Since(began)
+	if r.Code != 0 || r.Stderr != "" {
+		t.Errorf("exit = %d, stderr %q; want 0 and nothing said", r.Code, r.Stderr)
+	}
+	if took > 3*time.Second {
+		t.Errorf("spawn-cgroup took %v to kill a process its payload froze, want well under the 5s kill timeout", took)
+	}
+	noProcess(t, marker)
+	checkHost(t, before)
+}
+
 // TestCgroupBadInput: each bad option exits 125 with one line naming the
 // value, and leaves nothing behind.
 func TestCgroupBadInput(t *testing.T) {
@@ -791,10 +876,8 @@ func TestCgroupLayouts(t *testing.T) {
 		seen := procCgroups(t, r.Stdout)
 		for _, g := range testCgroups {
 			p := seen[key(g.Hierarchy)]
-			inSpawn := spawnName.MatchString(filepath.Base(p))
-			want := g.Has("name=systemd") || g.Has("freezer") || g.Has("devices")
-			if inSpawn != want {
-				t.Errorf("payload's cgroup in %s = %q; in a spawn-* cgroup: %v, want %v", g.Hierarchy.Mount, p, inSpawn, want)
+			if inSpawn := containerPath.MatchString(p); inSpawn != (g.Version == 1) {
+				t.Errorf("payload's cgroup in %s = %q; in spawn-PID/payload: %v, want %v", g.Hierarchy.Mount, p, inSpawn, g.Version == 1)
 			}
 		}
 		noProcess(t, marker)
@@ -809,8 +892,8 @@ func TestCgroupLayouts(t *testing.T) {
 		seen := procCgroups(t, r.Stdout)
 		for _, g := range testCgroups {
 			p := seen[key(g.Hierarchy)]
-			if inSpawn := spawnName.MatchString(filepath.Base(p)); inSpawn != (g.Version == 2) {
-				t.Errorf("payload's cgroup in %s = %q; in a spawn-* cgroup: %v, want %v", g.Hierarchy.Mount, p, inSpawn, g.Version == 2)
+			if inSpawn := containerPath.MatchString(p); inSpawn != (g.Version == 2) {
+				t.Errorf("payload's cgroup in %s = %q; in spawn-PID/payload: %v, want %v", g.Hierarchy.Mount, p, inSpawn, g.Version == 2)
 			}
 		}
 		noProcess(t, marker)

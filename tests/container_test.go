@@ -135,7 +135,8 @@ func sorted(s []string) []string {
 const nsScript = `for n in pid mnt uts ipc net cgroup; do echo "$n $(readlink /proc/self/ns/$n)"; done`
 
 // checkNamespaces compares the payload's namespaces with the test's own:
-// pid, mnt, uts and ipc always differ, net only with --private-network.
+// pid, mnt, uts, ipc and cgroup always differ, net only with
+// --private-network.
 func checkNamespaces(t *testing.T, out string, privateNet bool) {
 	t.Helper()
 	got := map[string]string{}
@@ -148,7 +149,7 @@ func checkNamespaces(t *testing.T, out string, privateNet bool) {
 		own  bool
 	}{
 		{"pid", true}, {"mnt", true}, {"uts", true}, {"ipc", true},
-		{"net", privateNet}, {"cgroup", false},
+		{"net", privateNet}, {"cgroup", true},
 	} {
 		host, err := os.Readlink("/proc/self/ns/" + tc.kind)
 		if err != nil {

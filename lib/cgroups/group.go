@@ -24,7 +24,33 @@ type Group struct {
 
 // Create makes the cgroup name below the caller's own.
 func (h Hierarchy) Create(name string) (*Group, error) {
-	dir := filepath.Join(h.Dir(), name)
+	return create(h, h.Dir(), name)
+}
+
+// Sub makes the cgroup name below g.
+//
+// On v1, a child cgroup starts from its parent's state: the devices
+// controller copies the parent's exceptions into it and never lets it
+// allow more than the parent, and the cpuset and memory fix-ups below are
+// taken from g.
+func (g *Group) Sub(name string) (*Group, error) {
+	if g.Version == 1 && g.Has("memory") {
+		// Kernels before 5.16 could leave a v1 memory cgroup
+		// non-hierarchical (use_hierarchy 0): a limit on g would then not
+		// bound what is charged below it. Newer ones are always
+		// hierarchical and read 1 here.
+		p := filepath.Join(g.Dir, "memory.use_hierarchy")
+		if v, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(v)) == "0" {
+			if err := writeFile(p, "1"); err != nil {
+				return nil, fmt.Errorf("create cgroup %s: %w", filepath.Join(g.Dir, name), err)
+			}
+		}
+	}
+	return create(g.Hierarchy, g.Dir, name)
+}
+
+func create(h Hierarchy, parent, name string) (*Group, error) {
+	dir := filepath.Join(parent, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", dir, unwrapPath(err))
 	}
@@ -33,7 +59,7 @@ func (h Hierarchy) Create(name string) (*Group, error) {
 		// A v1 cpuset cgroup starts with no CPUs and no memory nodes and
 		// refuses tasks (ENOSPC) until given some: inherit the parent's.
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			v, err := os.ReadFile(filepath.Join(h.Dir(), f))
+			v, err := os.ReadFile(filepath.Join(parent, f))
 			if err == nil {
 				err = g.Write(f, strings.TrimSpace(string(v)))
 			}
@@ -73,10 +99,16 @@ func (g *Group) Add(pid int) error {
 	return g.Write("cgroup.procs", strconv.Itoa(pid))
 }
 
-// AddThread moves only thread tid into the (v1) cgroup; a process forked
-// by that thread is born in it.
-func (g *Group) AddThread(tid int) error {
-	return g.Write("tasks", strconv.Itoa(tid))
+// AddSelf moves the calling thread, alone, into the (v1) cgroup; a process
+// that thread forks is born in it. The thread must stay the caller's
+// (runtime.LockOSThread) for that to mean anything.
+//
+// It writes "0" (the writer itself) to tasks rather than its thread ID:
+// the kernel then skips taking cgroup_threadgroup_rwsem for writing, whose
+// RCU grace period costs 8 ms per move here, and a thread moving itself
+// needs no protection from exiting or exec'ing meanwhile.
+func (g *Group) AddSelf() error {
+	return g.Write("tasks", "0")
 }
 
 // Procs lists the processes in the cgroup itself (not its descendants).
@@ -104,6 +136,16 @@ func (g *Group) Tree() []string {
 	var dirs []string
 	var walk func(string)
 	walk = func(dir string) {
+		// cgroupfs (kernfs), like tmpfs and ext4, counts a directory's
+		// links as 2 + its subdirectories: a leaf needs no listing, which
+		// for a cgroup with dozens of control files is most of the cost
+		// of the walk (a container has cgroups in up to a dozen
+		// hierarchies, walked on every round of Kill).
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) == nil && st.Nlink == 2 {
+			dirs = append(dirs, dir)
+			return
+		}
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			if e.IsDir() {

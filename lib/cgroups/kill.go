@@ -112,26 +112,44 @@ func alive(groups []*Group, self int) ([]int, string) {
 
 // freeze freezes the groups' freezers where the kernel lacks cgroup.kill,
 // and returns what thaws them.
+//
+// The thaw takes in each group's whole tree, and v1 freezer groups also
+// where cgroup.kill does the killing: a cgroup below that the container
+// froze itself (its own cgroups are writable to container root) would
+// otherwise hold its processes through SIGKILL, since a task frozen by the
+// v1 freezer does not die until thawed; v2's freezer lets SIGKILL through.
 func freeze(groups []*Group) (thaw func()) {
-	var undo []func()
+	killable := false
 	for _, g := range groups {
-		switch {
-		case g.Version == 2:
+		if g.Version == 2 {
 			if _, err := os.Stat(filepath.Join(g.Dir, "cgroup.kill")); err == nil {
-				continue
-			}
-			if g.Write("cgroup.freeze", "1") == nil {
-				undo = append(undo, func() { g.Write("cgroup.freeze", "0") })
-			}
-		case g.Has("freezer"):
-			if g.Write("freezer.state", "FROZEN") == nil {
-				undo = append(undo, func() { g.Write("freezer.state", "THAWED") })
+				killable = true
 			}
 		}
 	}
+	var thawed []*Group
+	for _, g := range groups {
+		switch {
+		case g.Version == 2 && !killable:
+			if g.Write("cgroup.freeze", "1") == nil {
+				thawed = append(thawed, g)
+			}
+		case g.Version == 1 && g.Has("freezer"):
+			if !killable {
+				g.Write("freezer.state", "FROZEN")
+			}
+			thawed = append(thawed, g)
+		}
+	}
 	return func() {
-		for _, f := range undo {
-			f()
+		for _, g := range thawed {
+			file, value := "cgroup.freeze", "0"
+			if g.Version == 1 {
+				file, value = "freezer.state", "THAWED"
+			}
+			for _, dir := range g.Tree() {
+				writeFile(filepath.Join(dir, file), value)
+			}
 		}
 	}
 }

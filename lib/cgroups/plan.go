@@ -36,18 +36,40 @@ func (p *Plan) use(h Hierarchy) int {
 
 // Select plans a container's cgroup among the hierarchies hs (as Detect
 // returns them) for the controllers it needs ("memory", "pids", "cpu";
-// "devices" for the v1 devices controller).
+// "devices" for the v1 devices controller): in every hierarchy the caller
+// is in.
 //
-// cgroup2 is always used where mounted: it tracks the container's
-// processes and kills them with cgroup.kill, and carries the BPF device
-// program. Without cgroup2, v1 name=systemd is used where mounted, to track
-// the container's processes. (On a hybrid machine cgroup2 does that already,
-// and moving a thread into a v1 cgroup costs an RCU grace period: 8 ms of
-// every start here.) A controller is taken from
-// cgroup2 where the caller's cgroup offers it (cgroup.controllers), else
-// from the v1 hierarchy that has it. Without cgroup2, the v1 freezer is
-// used where mounted, to stop forks while the container is killed.
+// Every one, not only those a limit needs: the container's cgroup
+// namespace is rooted where its first process was placed, in each
+// hierarchy. A hierarchy left out would show container root, which keeps
+// CAP_SYS_ADMIN, the caller's own cgroup there (its limits, its freezer,
+// its processes), and the hierarchy's root cgroup when the caller is in it,
+// whose v1 release_agent the kernel runs as root on the host.
+//
+// A controller is taken from cgroup2 where the caller's cgroup offers it
+// (cgroup.controllers), else from the v1 hierarchy that has it. cgroup2
+// tracks the container's processes, kills them with cgroup.kill and
+// carries the BPF device program; without cgroup2, v1 name=systemd tracks
+// them and the v1 freezer stops forks while the container is killed.
+//
+// Placing a process in the v1 cgroups costs little as long as the forking
+// thread moves itself ("0" to tasks, see Group.AddSelf): moving a task by
+// its ID takes the kernel's threadgroup lock for writing, an RCU grace
+// period (8 ms here).
 func Select(hs []Hierarchy, controllers []string) (*Plan, error) {
+	return plan(hs, controllers, true)
+}
+
+// SelectNeeded plans like Select, but only in cgroup2 (without it, in v1
+// name=systemd and the freezer) and the v1 hierarchies the controllers
+// need.
+// It is a test hook: the attack tests use it to show what the other
+// hierarchies are for.
+func SelectNeeded(hs []Hierarchy, controllers []string) (*Plan, error) {
+	return plan(hs, controllers, false)
+}
+
+func plan(hs []Hierarchy, controllers []string, every bool) (*Plan, error) {
 	p := &Plan{on: map[string]int{}}
 	v2, hasV2 := V2(hs)
 	var offered []string
@@ -82,12 +104,11 @@ func Select(hs []Hierarchy, controllers []string) (*Plan, error) {
 			p.on["freezer"] = p.use(h)
 		}
 	}
-	if len(p.Hierarchies) == 0 {
-		// Legacy v1 without name=systemd or a freezer: any hierarchy we
-		// are in still tracks the container's processes.
-		for _, h := range hs {
+	for _, h := range hs {
+		if every || len(p.Hierarchies) == 0 {
+			// Without every, a legacy v1 machine without name=systemd or a
+			// freezer: any hierarchy we are in still tracks the container.
 			p.use(h)
-			break
 		}
 	}
 	if len(p.Hierarchies) == 0 {
@@ -135,6 +156,30 @@ func (p *Plan) Create(name string) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// Nest makes the cgroup name below each of the set's cgroups and returns
+// them as a set of the same plan. On failure, nothing of it is left.
+//
+// The container's processes go into the nested set, while the limits and
+// the device policy stay on the outer one, which they cannot reach from
+// inside: a v1 devices cgroup is never granted more than its parent, a v2
+// BPF program attached to the outer cgroup applies to every cgroup below
+// it and is detached only through a descriptor of the outer cgroup, and
+// with a cgroup namespace rooted at the nested cgroup (spawn-ns) the outer
+// one cannot even be named. Kill and Remove on the outer set take in the
+// nested one (they walk the tree).
+func (s *Set) Nest(name string) (*Set, error) {
+	in := &Set{Plan: s.Plan}
+	for _, g := range s.Groups {
+		sub, err := g.Sub(name)
+		if err != nil {
+			in.Remove(time.Second)
+			return nil, err
+		}
+		in.Groups = append(in.Groups, sub)
+	}
+	return in, nil
 }
 
 // On returns the container's cgroup that carries controller.

@@ -127,45 +127,57 @@ func TestSelect(t *testing.T) {
 		mounts      [][3]string
 		files       map[string]string
 		controllers []string
-		want        string // describe(), or "error: substring"
+		want        string // describe(Select), or "error: substring"
+		needed      string // describe(SelectNeeded), where it differs
 	}{
-		{"unified, nothing needed", unifiedMounts, unifiedFiles, nil, "cg"},
+		{"unified, nothing needed", unifiedMounts, unifiedFiles, nil, "cg", ""},
 		{"unified, memory and pids from v2", unifiedMounts, unifiedFiles,
-			[]string{"memory", "pids"}, "cg; memory@cg; pids@cg; enable memory,pids"},
+			[]string{"memory", "pids"}, "cg; memory@cg; pids@cg; enable memory,pids", ""},
 		{"unified, cpu not offered", unifiedMounts, unifiedFiles,
-			[]string{"cpu"}, "error: no cpu controller: neither " /* path follows */},
+			[]string{"cpu"}, "error: no cpu controller: neither " /* path follows */, ""},
 		{"unified, v1 devices needed", unifiedMounts, unifiedFiles,
-			[]string{"devices"}, "error: no devices controller"},
-		{"hybrid, nothing needed: cgroup2 alone", hybridMounts, hybridFiles,
-			nil, "unified"},
+			[]string{"devices"}, "error: no devices controller", ""},
+		{"hybrid, nothing needed: every hierarchy all the same", hybridMounts, hybridFiles,
+			nil, "unified cpu,cpuacct memory devices freezer pids systemd", "unified"},
 		{"hybrid, limits from v1", hybridMounts, hybridFiles,
-			[]string{"memory", "pids", "cpu"}, "unified memory pids cpu,cpuacct; memory@memory; pids@pids; cpu@cpu,cpuacct"},
+			[]string{"memory", "pids", "cpu"}, "unified memory pids cpu,cpuacct devices freezer systemd; memory@memory; pids@pids; cpu@cpu,cpuacct",
+			"unified memory pids cpu,cpuacct; memory@memory; pids@pids; cpu@cpu,cpuacct"},
 		{"hybrid, v1 devices", hybridMounts, hybridFiles,
-			[]string{"devices"}, "unified devices; devices@devices"},
+			[]string{"devices"}, "unified devices cpu,cpuacct memory freezer pids systemd; devices@devices", "unified devices; devices@devices"},
 		{"hybrid, a controller offered by cgroup2 is taken from it", hybridMounts,
 			map[string]string{"unified/cgroup.controllers": "pids\n"},
-			[]string{"pids", "memory"}, "unified memory; pids@unified; memory@memory; enable pids"},
+			[]string{"pids", "memory"}, "unified memory cpu,cpuacct devices freezer pids systemd; pids@unified; memory@memory; enable pids",
+			"unified memory; pids@unified; memory@memory; enable pids"},
 		{"legacy: name=systemd and the freezer", legacyMounts, nil,
-			[]string{"freezer"}, "systemd freezer; freezer@freezer"},
+			[]string{"freezer"}, "systemd freezer memory devices; freezer@freezer", "systemd freezer; freezer@freezer"},
 		{"legacy, memory and devices", legacyMounts, nil,
-			[]string{"memory", "devices"}, "systemd memory devices freezer; memory@memory; devices@devices"},
+			[]string{"memory", "devices"}, "systemd memory devices freezer; memory@memory; devices@devices", ""},
 		{"legacy, pids missing", legacyMounts, nil,
-			[]string{"pids"}, "error: no pids controller: no v1 hierarchy has it and cgroup2 is not mounted"},
-		{"legacy without name=systemd or freezer: any hierarchy", [][3]string{{"pids", "pids", "/"}, {"cpu", "cpu", "/"}}, nil,
-			nil, "pids"},
-		{"nothing mounted", nil, nil, nil, "error: no cgroup hierarchy is mounted"},
+			[]string{"pids"}, "error: no pids controller: no v1 hierarchy has it and cgroup2 is not mounted", ""},
+		{"legacy without name=systemd or freezer", [][3]string{{"pids", "pids", "/"}, {"cpu", "cpu", "/"}}, nil,
+			nil, "pids cpu", "pids"},
+		{"nothing mounted", nil, nil, nil, "error: no cgroup hierarchy is mounted", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, tt.mounts, tt.files)
-			p, err := Select(f.hierarchies(t), tt.controllers)
-			var got string
-			if err != nil {
-				got = "error: " + err.Error()
-			} else {
-				got = describe(f.root, p, tt.controllers)
-			}
-			if !strings.HasPrefix(got, tt.want) {
-				t.Errorf("Select(%v) = %q, want %q", tt.controllers, got, tt.want)
+			for _, sel := range []struct {
+				name string
+				f    func([]Hierarchy, []string) (*Plan, error)
+				want string
+			}{{"Select", Select, tt.want}, {"SelectNeeded", SelectNeeded, tt.needed}} {
+				if sel.want == "" {
+					sel.want = tt.want
+				}
+				p, err := sel.f(f.hierarchies(t), tt.controllers)
+				var got string
+				if err != nil {
+					got = "error: " + err.Error()
+				} else {
+					got = describe(f.root, p, tt.controllers)
+				}
+				if got != sel.want && !(strings.HasPrefix(sel.want, "error: ") && strings.HasPrefix(got, sel.want)) {
+					t.Errorf("%s(%v) = %q, want %q", sel.name, tt.controllers, got, sel.want)
+				}
 			}
 		})
 	}
@@ -224,6 +236,63 @@ func TestCreateApplyRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, g := range s.Groups {
+		if _, err := os.Stat(g.Dir); !os.IsNotExist(err) {
+			t.Errorf("%s still there after Remove (%v)", g.Dir, err)
+		}
+	}
+}
+
+// TestNest: the payload cgroup is made below the container's in every
+// hierarchy, a v1 memory cgroup is made hierarchical first, and removing
+// the container's cgroups takes it along; a failed Nest leaves none of it.
+func TestNest(t *testing.T) {
+	f := newFake(t, hybridMounts, hybridFiles)
+	p, err := Select(f.hierarchies(t), []string{"memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Create("spawn-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hier := filepath.Join(s.On("memory").Dir, "memory.use_hierarchy")
+	os.WriteFile(hier, []byte("0\n"), 0o644)
+	in, err := s.Nest("payload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Groups) != len(s.Groups) {
+		t.Fatalf("Nest made %d cgroups, want %d (one per hierarchy)", len(in.Groups), len(s.Groups))
+	}
+	for i, g := range in.Groups {
+		if want := filepath.Join(s.Groups[i].Dir, "payload"); g.Dir != want {
+			t.Errorf("nested cgroup %d = %s, want %s", i, g.Dir, want)
+		}
+		if fi, err := os.Stat(g.Dir); err != nil || !fi.IsDir() {
+			t.Errorf("%s not made: %v", g.Dir, err)
+		}
+	}
+	if got, _ := os.ReadFile(hier); strings.TrimSpace(string(got)) != "1" {
+		t.Errorf("memory.use_hierarchy = %q after Nest, want 1", got)
+	}
+	if in.On("memory") == nil || in.On("memory").Dir != filepath.Join(s.On("memory").Dir, "payload") {
+		t.Errorf("nested set's memory cgroup = %v, want payload below %s", in.On("memory"), s.On("memory").Dir)
+	}
+	// Nesting again fails where payload exists, and takes back what it
+	// made before that.
+	os.Remove(filepath.Join(in.Groups[len(in.Groups)-1].Dir))
+	os.Remove(filepath.Join(in.Groups[0].Dir))
+	if _, err := s.Nest("payload"); err == nil || !strings.Contains(err.Error(), "payload: file exists") {
+		t.Errorf("second Nest = %v, want file exists", err)
+	}
+	if _, err := os.Stat(in.Groups[0].Dir); !os.IsNotExist(err) {
+		t.Errorf("%s left after a failed Nest (%v)", in.Groups[0].Dir, err)
+	}
+	os.Remove(hier)
+	if err := s.Remove(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range append(in.Groups, s.Groups...) {
 		if _, err := os.Stat(g.Dir); !os.IsNotExist(err) {
 			t.Errorf("%s still there after Remove (%v)", g.Dir, err)
 		}

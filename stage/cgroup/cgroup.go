@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -22,16 +24,29 @@ import (
 
 const description = `spawn-cgroup creates a cgroup below the caller's own (named spawn-PID unless
 --name says otherwise), applies the limits and the device policy to it,
-starts PROG in it (placed there before PROG runs, so nothing PROG starts can
-escape it), and waits. When PROG ends, whatever is left in the cgroup is
-killed, the cgroup is removed, and spawn-cgroup exits with PROG's status.
-SIGTERM, SIGINT and SIGHUP are forwarded to PROG.
+creates the cgroup payload below that, starts PROG in payload (placed there
+before PROG runs, so nothing PROG starts can escape it), and waits. When
+PROG ends, whatever is left in the cgroups is killed, they are removed, and
+spawn-cgroup exits with PROG's status. SIGTERM, SIGINT and SIGHUP are
+forwarded to PROG.
+
+Why two levels (as systemd-nspawn does): the cgroup that carries the limits
+and the device policy holds no process, so what runs in the container cannot
+change them, even as root with CAP_SYS_ADMIN (the seed keeps it). A v1
+devices cgroup is never granted more than its parent, so payload cannot
+allow itself a device; a BPF program attached to spawn-PID applies to
+everything below it, and only a descriptor of spawn-PID detaches it.
+spawn-ns then puts the container in a cgroup namespace rooted at payload:
+a cgroup file system mounted inside shows payload and below, nothing above
+(see spawn-ns --help).
 
 Hierarchies. The layout is detected, not assumed: pure cgroup v2, hybrid
 (cgroup2 at /sys/fs/cgroup/unified, controllers on v1) or legacy v1. The
-cgroup is made in cgroup2 where it is mounted (else in the v1 name=systemd
-hierarchy, and the freezer's), and in each v1 controller hierarchy a limit
-or the device policy needs.
+cgroups are made in every hierarchy the caller is in, also those no limit
+needs: a container's cgroup namespace is rooted where it was placed, in
+each hierarchy, and one left out would show container root the caller's
+cgroup there (or the hierarchy's root, whose v1 release_agent the kernel
+runs as root on the host).
 A controller is taken from cgroup2 where the caller's cgroup offers it
 (enabling it in the caller's cgroup.subtree_control, which cgroup v2 allows
 only when the caller's cgroup has no other processes), else from v1. On
@@ -55,29 +70,35 @@ SIZE is bytes with an optional K, M, G or T suffix (powers of 1024), or max.
 Device policy. --device-policy=closed (the default) lets the container
 create and open only null, zero, full, random, urandom, tty, console, ptmx
 and the ptys (pts/*), plus what --device-allow adds; container root cannot
-open anything else even with mknod or a devtmpfs mount. On cgroup2 it is a
-BPF_CGROUP_DEVICE program (attached so that it lasts as long as the cgroup);
-without cgroup2, or where the kernel refuses the program, the v1 devices
-controller. --device-policy=auto sets no policy.
+open anything else even with mknod or a devtmpfs mount, nor lift the policy
+by mounting a cgroup file system (above). On cgroup2 it is a
+BPF_CGROUP_DEVICE program attached to spawn-PID (so that it lasts as long as
+the cgroup); without cgroup2, or where the kernel refuses the program, the
+v1 devices controller of spawn-PID, set before payload is made (payload
+starts from its parent's rules). --device-policy=auto sets no policy.
   --device-allow=TYPE:MAJOR:MINOR[:ACCESS] or PATH[:ACCESS]
                        allow one device more (repeatable): TYPE c, b or a,
                        MAJOR and MINOR numbers or *, ACCESS letters of rwm
                        (default rwm); e.g. c:10:200:rwm or /dev/net/tun
 
-The end. When PROG ends, the cgroup's processes are killed (cgroup.kill on
-cgroup2; else frozen, SIGKILLed and thawed until none is left) and its
-cgroups removed, bottom-up. A process that does not die within 5 seconds
+The end. When PROG ends, the processes left in spawn-PID, payload and any
+cgroup made below it are killed (cgroup.kill on cgroup2; else frozen,
+SIGKILLed and thawed until none is left; a v1 freezer cgroup the payload
+froze itself is thawed so that its processes can die) and the cgroups
+removed, bottom-up. A process that does not die within 5 seconds
 (uninterruptible sleep) gets one warning and its cgroup is left in place.
-If the OOM killer killed anything in the container (memory.events or
-memory.oom_control oom_kill, with a memory limit set), spawn-cgroup says the
+If the OOM killer killed anything in the container (oom_kill in spawn-PID's
+memory.events, which counts the cgroups below, or in memory.oom_control
+summed over the tree on v1; with a memory limit set), spawn-cgroup says the
 container ran out of memory.
 
-Cleanup. A spawn-cgroup killed with SIGKILL cannot remove its cgroup.
+Cleanup. A spawn-cgroup killed with SIGKILL cannot remove its cgroups.
 spawn-cgroup --cleanup removes every spawn-* cgroup directly below the
-caller's own, in every hierarchy, that no live spawn-cgroup owns (each
-owner holds a lock on its cgroups) and that is empty; with --force it kills
-what is left in them first. It runs no PROG; -q silences its "removed"
-lines.
+caller's own, in every hierarchy, with everything below it, that no live
+spawn-cgroup owns (each owner holds a lock on its cgroups) and that is
+empty; with --force it kills what is left in them first. A container's
+cgroups in all hierarchies are taken together (one warning for one that
+still has processes). It runs no PROG; -q silences its "removed" lines.
 
 Exit status: PROG's, or 128+N when it was killed by signal N; 125 if
 spawn-cgroup failed; 126/127 if PROG could not be executed or found.
@@ -109,12 +130,25 @@ var Stage = &chain.Stage{
 		// bpf (the default where cgroup2 is mounted) or v1. For tests of
 		// the v1 path on hybrid machines.
 		&cli.StringFlag{Name: "device-mechanism", Hidden: true},
+		// Test hooks, which the attack tests use to show what each defence
+		// closes: payload-cgroup runs PROG in the cgroup that carries the
+		// policy and the limits instead of one below it; every-hierarchy
+		// makes cgroups only in the hierarchies a limit or the policy
+		// needs (and cgroup2; without it, name=systemd and the freezer).
+		// Hidden, and never passed on by spawn.
+		&cli.StringSliceFlag{Name: "unsafe-disable", Hidden: true},
 	},
 	// --cleanup is a job of its own: the front door runs spawn-cgroup
 	// alone for it.
 	Actions: []string{"cleanup"},
 	Action:  run,
 }
+
+// payloadName is the cgroup below the container's where PROG runs (the
+// name systemd-nspawn gives it too). The container's cgroup itself holds
+// no process: it carries the limits and the device policy, out of reach of
+// what runs below it.
+const payloadName = "payload"
 
 // How long leftovers may take to die, and an emptied cgroup to be
 // removable.
@@ -139,6 +173,8 @@ type options struct {
 	memoryMax string        // as given, for the out-of-memory message
 	rules     devices.Rules // nil: no device policy
 	mechanism string        // "", "bpf" or "v1"
+	flat      bool          // PROG in the cgroup itself (test hook)
+	needed    bool          // only the hierarchies needed (test hook)
 }
 
 func parse(c *cli.Context) (*options, error) {
@@ -185,6 +221,16 @@ func parse(c *cli.Context) (*options, error) {
 	default:
 		return nil, chain.Failf("--device-mechanism=%s: want bpf or v1", o.mechanism)
 	}
+	for _, d := range c.StringSlice("unsafe-disable") {
+		switch d {
+		case "payload-cgroup":
+			o.flat = true
+		case "every-hierarchy":
+			o.needed = true
+		default:
+			return nil, chain.Failf("--unsafe-disable=%q: want payload-cgroup or every-hierarchy", d)
+		}
+	}
 	return o, nil
 }
 
@@ -222,13 +268,23 @@ func run(c *cli.Context, prog []string) error {
 	if err != nil {
 		return err
 	}
+	payload := set
+	if !o.flat {
+		// After the policy: a v1 devices cgroup takes its parent's
+		// exceptions when it is made, and refuses "a" once it has
+		// children.
+		if payload, err = set.Nest(payloadName); err != nil {
+			set.Remove(removeTimeout)
+			return chain.Failf("%w", err)
+		}
+	}
 	select {
 	case s := <-early:
 		set.Remove(removeTimeout)
 		return chain.Status(128 + int(s.(syscall.Signal)))
 	default:
 	}
-	return runIn(set, cmd, o, early)
+	return runIn(set, payload, cmd, o, early)
 }
 
 // setUp detects the hierarchies, creates the container's cgroups, and
@@ -300,7 +356,11 @@ func setUp(o *options) (*cgroups.Set, error) {
 }
 
 func create(hs []cgroups.Hierarchy, controllers []string, o *options) (*cgroups.Set, error) {
-	plan, err := cgroups.Select(hs, controllers)
+	sel := cgroups.Select
+	if o.needed {
+		sel = cgroups.SelectNeeded
+	}
+	plan, err := sel(hs, controllers)
 	if err != nil {
 		return nil, chain.Failf("%w", err)
 	}
@@ -315,9 +375,9 @@ func create(hs []cgroups.Hierarchy, controllers []string, o *options) (*cgroups.
 	return set, nil
 }
 
-// runIn runs the child in the container's cgroups, then empties and
-// removes them.
-func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) error {
+// runIn runs the child in payload (the cgroups below the container's, or
+// set itself), then empties and removes set and everything below it.
+func runIn(set, payload *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) error {
 	child := &chain.Child{Cmd: cmd}
 	// Child.Run forwards signals from just before the fork on; one that
 	// came earlier (since run's own handler) goes to the child as soon as
@@ -343,7 +403,7 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 		forwardEarly(pid)
 		return nil
 	}
-	if g := set.V2(); g != nil {
+	if g := payload.V2(); g != nil {
 		fd, err := g.Open()
 		if err != nil {
 			set.Remove(removeTimeout)
@@ -355,22 +415,24 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = fd
 	}
-	v1 := set.V1()
+	v1 := payload.V1()
 	var stepOut func() error
 	if len(v1) > 0 {
 		// v1 has no CLONE_INTO_CGROUP. The child inherits the cgroups of
 		// the thread that forks it, and a v1 cgroup takes single threads
 		// (its tasks file): only the forking thread, which Child.Run keeps
-		// locked, steps in for the fork and back out. Our other threads
-		// are never counted by pids.max nor confined by devices, and the Go
-		// runtime never clones new threads from a locked thread, so none
-		// is born inside.
-		tid := unix.Gettid()
+		// locked, steps in for the fork and back out (Prepare, Started and
+		// what follows Run all run on it). Our other threads are never
+		// counted by pids.max nor confined by devices, and the Go runtime
+		// never clones new threads from a locked thread, so none is born
+		// inside. The thread moves itself: that spares the kernel's
+		// threadgroup lock, whose RCU grace period would cost 8 ms here
+		// per move, twice per start.
 		stepOut = func() error {
 			var first error
 			for _, g := range v1 {
 				own := &cgroups.Group{Hierarchy: g.Hierarchy, Dir: g.Hierarchy.Dir()}
-				if err := own.AddThread(tid); err != nil && first == nil {
+				if err := own.AddSelf(); err != nil && first == nil {
 					first = chain.Failf("step back out of %s: %w", g.Dir, err)
 				}
 			}
@@ -378,9 +440,8 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 		}
 		child.Prepare = func() error {
 			takeEarly()
-			tid = unix.Gettid()
 			for _, g := range v1 {
-				if err := g.AddThread(tid); err != nil {
+				if err := g.AddSelf(); err != nil {
 					stepOut()
 					return chain.Failf("place the child in %s: %w", g.Dir, err)
 				}
@@ -400,6 +461,9 @@ func runIn(set *cgroups.Set, cmd *exec.Cmd, o *options, early chan os.Signal) er
 	if runErr != nil && stepOut != nil {
 		stepOut()
 	}
+	// memory.events is hierarchical, and v1's oom_control is summed over
+	// the tree: the container's cgroup counts the kills in payload and
+	// below.
 	var oom int64
 	if g := set.On("memory"); g != nil {
 		oom, _ = g.OOMKills()
@@ -436,7 +500,9 @@ func warnf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "spawn-cgroup: "+format+"\n", args...)
 }
 
-// cleanup removes the stale spawn-* cgroups below the caller's own.
+// cleanup removes the stale spawn-* cgroups below the caller's own. A
+// container has one in every hierarchy, under one name: they are taken
+// together, so that a container is left alone, emptied or reported once.
 func cleanup(force, quiet bool) error {
 	if err := chain.NeedRoot("removing cgroups"); err != nil {
 		return err
@@ -445,41 +511,75 @@ func cleanup(force, quiet bool) error {
 	if err != nil {
 		return chain.Failf("find cgroup hierarchies: %w", err)
 	}
-	var failed error
+	var names []string
+	byName := map[string][]*cgroups.Group{}
 	for _, g := range cgroups.Stale(hs, "spawn-") {
-		if err := g.TryLockExclusive(); err != nil {
-			if errors.Is(err, unix.EWOULDBLOCK) {
-				continue // its spawn-cgroup is alive
+		n := filepath.Base(g.Dir)
+		if byName[n] == nil {
+			names = append(names, n)
+		}
+		byName[n] = append(byName[n], g)
+	}
+	var failed error
+	fail := func(err error) {
+		if failed == nil {
+			failed = err
+		}
+	}
+	for _, n := range names {
+		var locked []*cgroups.Group
+		unlock := func() {
+			for _, g := range locked {
+				g.Unlock()
 			}
-			if !errors.Is(err, unix.ENOENT) && failed == nil {
-				failed = chain.Failf("lock cgroup %s: %w", g.Dir, err)
+		}
+		alive := false
+		for _, g := range byName[n] {
+			err := g.TryLockExclusive()
+			switch {
+			case err == nil:
+				locked = append(locked, g)
+			case errors.Is(err, unix.EWOULDBLOCK):
+				alive = true // its spawn-cgroup is alive
+			case !errors.Is(err, unix.ENOENT):
+				fail(chain.Failf("lock cgroup %s: %w", g.Dir, err))
 			}
+		}
+		if alive || len(locked) == 0 {
+			unlock()
 			continue
 		}
-		if pids := g.TreeProcs(); len(pids) > 0 {
-			if !force {
-				warnf("%s: %d %s still in it %v; left in place (--force kills them)", g.Dir, len(pids), plural(int64(len(pids))), pids)
-				g.Unlock()
-				continue
-			}
-			if err := g.Kill(killTimeout, nil); err != nil {
-				warnf("%v", err)
-				g.Unlock()
-				if failed == nil {
-					failed = chain.Failf("%s: could not be emptied", g.Dir)
+		var pids []int
+		for _, g := range locked {
+			for _, pid := range g.TreeProcs() {
+				if !slices.Contains(pids, pid) {
+					pids = append(pids, pid)
 				}
+			}
+		}
+		if len(pids) > 0 {
+			slices.Sort(pids)
+			if !force {
+				warnf("%s: %d %s still in it %v; left in place (--force kills them)", locked[0].Dir, len(pids), plural(int64(len(pids))), pids)
+				unlock()
+				continue
+			}
+			if err := cgroups.Kill(locked, killTimeout, nil); err != nil {
+				warnf("%v", err)
+				unlock()
+				fail(chain.Failf("%s: could not be emptied", locked[0].Dir))
 				continue
 			}
 		}
-		if err := g.Remove(removeTimeout); err != nil {
-			warnf("%v", err)
-			if failed == nil {
-				failed = chain.Failf("%s: could not be removed", g.Dir)
+		for _, g := range locked {
+			if err := g.Remove(removeTimeout); err != nil {
+				warnf("%v", err)
+				fail(chain.Failf("%s: could not be removed", g.Dir))
+				continue
 			}
-			continue
-		}
-		if !quiet {
-			fmt.Printf("removed %s\n", g.Dir)
+			if !quiet {
+				fmt.Printf("removed %s\n", g.Dir)
+			}
 		}
 	}
 	return failed

