@@ -89,16 +89,11 @@ func Compose(c *cli.Context, prog []string, path func(string) (string, error)) (
 	}
 	var argv []string
 	for i, s := range Chain {
-		p, err := path(s.Name)
+		words, err := invocation(c, s, path)
 		if err != nil {
 			return nil, err
 		}
-		argv = append(argv, p)
-		for _, f := range s.Flags {
-			if !hidden(f) {
-				argv = append(argv, render(c, f)...)
-			}
-		}
+		argv = append(argv, words...)
 		if i < len(Chain)-1 || len(prog) > 0 {
 			argv = append(argv, "--")
 		}
@@ -121,6 +116,11 @@ func composeAlone(c *cli.Context, s *chain.Stage, action string, prog []string, 
 			return nil, chain.Failf("--%s runs %s alone: option --%s does not apply to it", action, s.Name, n)
 		}
 	}
+	return invocation(c, s, path)
+}
+
+// invocation is stage s with the options given for it.
+func invocation(c *cli.Context, s *chain.Stage, path func(string) (string, error)) ([]string, error) {
 	p, err := path(s.Name)
 	if err != nil {
 		return nil, err
