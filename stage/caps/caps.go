@@ -57,6 +57,18 @@ SETGID SETFCAP SETPCAP SETUID SYS_ADMIN SYS_CHROOT SYS_NICE SYS_PTRACE
 SYS_TTY_CONFIG. Capability names are accepted as CAP_SYS_ADMIN or sys_admin,
 comma-separated, or "all".
 
+Last, just before the user switch, it installs a system call filter that
+answers EPERM to open_by_handle_at, kexec_load, kexec_file_load,
+init_module, finit_module, delete_module, bpf, perf_event_open, add_key,
+request_key, keyctl, swapon, swapoff, acct, quotactl, quotactl_fd,
+fanotify_init, syslog, lookup_dcookie and userfaultfd, on every system call
+ABI the kernel accepts (x86-64, x32, and i386 through int 0x80).
+--system-call-filter=NAMES allows ones it denies, "~NAMES" denies more
+(nspawn's spelling); --seccomp=no installs none. --no-new-privileges sets
+no_new_privs. spawn-caps (a host binary running inside) is not dumpable, so
+the container cannot reach it through /proc/PID/exe; no other container
+process exists while it runs.
+
 Exit status: 125 if spawn-caps failed (a bad option, an unknown user, a
 --chdir that does not exist); 126/127 if PROG could not be executed or
 found; otherwise it is PROG.
