@@ -27,7 +27,10 @@ directory without bin/sh or usr/bin/sh, and then, with mount events no
 longer propagating to or from the host:
 
   /           DIR (bound onto itself), or as -x / --volatile say
-  /proc       proc (nosuid,noexec,nodev); /proc/sys read-only
+  /proc       proc (nosuid,noexec,nodev); /proc/sys read-only; kcore, keys,
+              sysrq-trigger, timer_list and kallsyms covered by an empty
+              read-only file; acpi, bus, fs, irq and scsi read-only (a mask
+              that fails is fatal)
   /sys        sysfs, read-only; /sys/fs/selinux read-only where the host has it
   /dev        tmpfs (mode 755) with null zero full random urandom tty (the
               host's device numbers), a fresh devpts instance on /dev/pts,
