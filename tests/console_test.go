@@ -172,30 +172,6 @@ func (tm *term) checkRestored() {
 	}
 }
 
-// waitProcess waits until a process on the host has exactly argv as its
-// command line and returns its PID.
-func waitProcess(t *testing.T, argv ...string) int {
-	t.Helper()
-	want := strings.Join(argv, "\x00") + "\x00"
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && string(cl) == want {
-				return pid
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no process %q appeared", argv)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // processState is the state letter of pid (R, S, T...), or "" when gone.
 func processState(pid int) string {
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -311,7 +287,7 @@ func TestConsoleJobControl(t *testing.T) {
 			n := strconv.Itoa(3000000 + os.Getpid())
 
 			tm.send("sleep " + n + "\r")
-			pid := waitProcess(t, "sleep", n)
+			pid := findProcess(t, "sleep", n)
 			tm.send("\x03")
 			tm.send("echo status=$?\r")
 			tm.expect("status=130")
@@ -320,7 +296,7 @@ func TestConsoleJobControl(t *testing.T) {
 			}
 
 			tm.send("sleep " + n + "\r")
-			pid = waitProcess(t, "sleep", n)
+			pid = findProcess(t, "sleep", n)
 			tm.send("\x1a")
 			waitState(t, pid, "T", false)
 			tm.send("echo status=$?\r")
@@ -427,7 +403,7 @@ func TestConsoleRelayBackgroundHolder(t *testing.T) {
 	n := strconv.Itoa(4000000 + os.Getpid())
 	tm := newTerm(t)
 	tm.start("spawn-relay", "-q", "--", "sh", "-c", "trap '' HUP; sleep "+n+" & echo bg-started; exit 8")
-	pid := waitProcess(t, "sleep", n)
+	pid := findProcess(t, "sleep", n)
 	defer syscall.Kill(pid, syscall.SIGKILL)
 	if code := tm.wait(); code != 8 {
 		t.Errorf("exit status = %d, want 8", code)

@@ -92,12 +92,12 @@ func marker() string {
 	return fmt.Sprintf("7%08d", rand.IntN(1e8))
 }
 
-// findProcess waits (at most 10 s) for a process whose argv is exactly
-// argv and returns its host pid.
+// findProcess waits (at most 20 s: a loaded machine starts containers
+// slowly) for a process whose argv is exactly argv and returns its host pid.
 func findProcess(t *testing.T, argv ...string) int {
 	t.Helper()
 	want := []byte(strings.Join(argv, "\x00") + "\x00")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {

@@ -111,9 +111,6 @@ func OpenRoot(dir string) (*Root, error) {
 	return &Root{Dir: dir, fd: fd}, nil
 }
 
-// FD is the descriptor of the tree's root directory.
-func (r *Root) FD() int { return r.fd }
-
 // Close releases the root's descriptor.
 func (r *Root) Close() error { return unix.Close(r.fd) }
 
